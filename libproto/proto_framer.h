@@ -1,0 +1,86 @@
+/*
+ * proto_framer.h - cut a byte stream into messages.
+ *
+ * Feed it chunks of any size, down to one byte; it yields each whole
+ * message with its stream offset. A message that lies wholly inside the
+ * chunk is yielded in place, without a copy; only a message split across
+ * chunks is gathered into the framer's buffer, which never holds more
+ * than one maximal message (64 KiB).
+ *
+ *	proto_framer_feed(f, chunk, n);
+ *	while ((r = proto_framer_next(f, &msg, &err)) != 0)
+ *		r > 0 ? use(&msg) : report(&err);
+ *	... at end of stream:
+ *	proto_framer_eof(f);
+ *	while ((r = proto_framer_next(f, &msg, &err)) != 0) ...
+ *
+ * The framer checks what framing needs (header, length >= 16, the pad
+ * after the message); the caller validates items with
+ * proto_msg_validate(). After a framing error the stream is out of step:
+ * a plain framer stops and swallows the rest; one made with
+ * PROTO_FRAMER_RESYNC searches the following 8-aligned offsets for a
+ * place where several consecutive headers hold together, reports
+ * PROTO_E_RESYNC there (offset, and bytes skipped in `got`) and goes on.
+ */
+#ifndef PROTO_FRAMER_H
+#define PROTO_FRAMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto_decode.h"
+#include "proto_error.h"
+
+#define PROTO_FRAMER_RESYNC	0x1u
+
+/* Consecutive headers that must hold together to resynchronise. */
+#define PROTO_RESYNC_CHAIN	4
+
+enum proto_framer_state {
+	PROTO_FRAMER_RUN,	/* in step */
+	PROTO_FRAMER_SEARCH,	/* out of step, looking for messages */
+	PROTO_FRAMER_STOP,	/* out of step for good */
+	PROTO_FRAMER_DONE	/* end of stream reported */
+};
+
+struct proto_framer {
+	unsigned flags;
+	enum proto_framer_state state;
+	int eof;
+	uint64_t offset;	/* stream offset of buf[bstart], or of in[0]
+				   when nothing is held */
+	const uint8_t *in;	/* the caller's chunk, not owned */
+	size_t inlen;
+	uint8_t *buf;		/* PROTO_FRAME_MAX bytes */
+	size_t bstart;		/* held bytes are buf[bstart..bend) */
+	size_t bend;
+	uint64_t lost_at;	/* SEARCH: where synchronisation was lost */
+	uint64_t messages;	/* yielded so far */
+	uint64_t skipped;	/* bytes passed over out of step */
+};
+
+/* 0, or -1 with errno ENOMEM. */
+int proto_framer_init(struct proto_framer *f, unsigned flags);
+void proto_framer_free(struct proto_framer *f);
+
+/*
+ * Hand the framer the next chunk. The previous chunk must be used up
+ * (proto_framer_next returned 0); `p` must stay valid until it is.
+ */
+void proto_framer_feed(struct proto_framer *f, const void *p, size_t n);
+
+/* No more bytes will come: report what is left as an error. */
+void proto_framer_eof(struct proto_framer *f);
+
+/*
+ * 1: *m is the next message, valid until the next call.
+ * 0: the chunk is used up (or, after eof, the stream is finished).
+ * -1: *err says what went wrong; call again to go on.
+ */
+int proto_framer_next(struct proto_framer *f, struct proto_msg *m,
+    struct proto_error *err);
+
+/* Stream offset where the next message would start. */
+uint64_t proto_framer_offset(const struct proto_framer *f);
+
+#endif
