@@ -100,6 +100,21 @@ proto_build_begin(struct proto_builder *b, uint64_t linkid, uint32_t msgid,
 	return 0;
 }
 
+int
+proto_build_verbatim(struct proto_builder *b, const void *p, size_t n)
+{
+	if (b->err.reason != PROTO_OK)
+		return -1;
+	if (b->open)
+		return fail(b, PROTO_E_MISUSE);
+	if (reserve(b, n) < 0)
+		return -1;
+	if (n > 0)
+		memcpy(b->buf + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
 /*
  * Start an item of `total` bytes (header included) at the next aligned
  * offset: checks the message bound, zeroes the pad before it. Returns a

@@ -150,6 +150,9 @@ check_frame(const uint8_t *p, uint64_t off, struct proto_msg *m,
 	if (proto_msg_view(m, p, PROTO_FRAME_MAX, off, err) < 0)
 		return -1;
 	total = proto_align8(m->length);
+	/* total >= 16: the pad is the tail of the word before total. */
+	if (proto_pad_is_zero(p + total - 8, total - m->length))
+		return 0;
 	for (i = m->length; i < total; i++)
 		if (p[i] != 0)
 			return proto_error_set(err, PROTO_E_MSG_PAD, off + i, 0,
@@ -298,13 +301,29 @@ chain_check(const uint8_t *p, size_t n, int last, int full)
 	return CHAIN_ACCEPT;
 }
 
+/* Drop bytes until the window starts at an 8-aligned stream offset. */
+static int
+align_window(struct proto_framer *f)
+{
+	size_t want = (size_t)((8 - (f->offset & 7)) & 7);
+
+	drop(f, want);
+	return (f->offset & 7) == 0;
+}
+
 /* Out of step: look for the next place where messages start. */
 static int
 search(struct proto_framer *f, struct proto_error *err)
 {
-	size_t c, n;
+	size_t c, n, step;
 	enum chain v;
 
+	if (!f->any_offset && !align_window(f)) {
+		if (final(f))
+			f->state = PROTO_FRAMER_DONE;
+		return 0;
+	}
+	step = f->any_offset ? 1 : 8;
 	for (;;) {
 		compact(f);
 		n = PROTO_FRAME_MAX - f->bend;
@@ -316,7 +335,7 @@ search(struct proto_framer *f, struct proto_error *err)
 		f->inlen -= n;
 
 		v = CHAIN_REJECT;
-		for (c = 0; c < f->bend; c += 8) {
+		for (c = 0; c < f->bend; c += step) {
 			v = chain_check(f->buf + c, f->bend - c, final(f),
 			    c == 0 && f->bend == PROTO_FRAME_MAX);
 			if (v != CHAIN_REJECT)
@@ -325,6 +344,7 @@ search(struct proto_framer *f, struct proto_error *err)
 		drop(f, c < f->bend ? c : f->bend);
 		if (v == CHAIN_ACCEPT) {
 			f->state = PROTO_FRAMER_RUN;
+			f->any_offset = 0;
 			return proto_error_set(err, PROTO_E_RESYNC, f->offset,
 			    0, f->offset - f->lost_at, 0);
 		}
@@ -334,6 +354,20 @@ search(struct proto_framer *f, struct proto_error *err)
 			f->state = PROTO_FRAMER_DONE;
 		return 0;
 	}
+}
+
+void
+proto_framer_restart(struct proto_framer *f, uint64_t offset,
+    enum proto_restart how)
+{
+	f->in = NULL;
+	f->inlen = 0;
+	f->bstart = f->bend = 0;
+	f->offset = offset;
+	f->lost_at = offset;
+	f->any_offset = how == PROTO_RESTART_SEARCH_ANY;
+	f->state = how == PROTO_RESTART_MESSAGE ? PROTO_FRAMER_RUN :
+	    PROTO_FRAMER_SEARCH;
 }
 
 int

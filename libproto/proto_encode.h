@@ -60,6 +60,14 @@ int proto_build_end_crc(struct proto_builder *b);
 /* Drop the open message and clear the error. */
 void proto_build_abort(struct proto_builder *b);
 
+/*
+ * Append bytes to the stream as they are, outside any message: for
+ * fault injection and for replaying damaged captures. Nothing is checked
+ * and nothing is aligned; a later proto_build_begin() starts right after
+ * them. Not allowed while a message is open.
+ */
+int proto_build_verbatim(struct proto_builder *b, const void *p, size_t n);
+
 /* A leaf with itemid exactly as given, flags included: no checks. */
 int proto_build_raw(struct proto_builder *b, uint16_t itemid,
     const void *data, size_t len);

@@ -55,6 +55,7 @@ struct proto_framer {
 	size_t bstart;		/* held bytes are buf[bstart..bend) */
 	size_t bend;
 	uint64_t lost_at;	/* SEARCH: where synchronisation was lost */
+	int any_offset;		/* SEARCH: candidates at every byte */
 	uint64_t messages;	/* yielded so far */
 	uint64_t skipped;	/* bytes passed over out of step */
 };
@@ -79,6 +80,25 @@ void proto_framer_eof(struct proto_framer *f);
  */
 int proto_framer_next(struct proto_framer *f, struct proto_msg *m,
     struct proto_error *err);
+
+/* How proto_framer_restart() picks up the stream. */
+enum proto_restart {
+	PROTO_RESTART_MESSAGE,	/* a message starts at the offset */
+	PROTO_RESTART_SEARCH,	/* search 8-aligned offsets from there */
+	PROTO_RESTART_SEARCH_ANY /* search every offset: the alignment of
+				   the stream is unknown (a capture that
+				   began mid-connection) */
+};
+
+/*
+ * Start over at stream offset `offset`, dropping what is held: for a
+ * stream with a hole in it, such as bytes a capture lost. The search
+ * modes behave as after a framing error, also without
+ * PROTO_FRAMER_RESYNC; their PROTO_E_RESYNC report says where messages
+ * were found. The eof mark is kept.
+ */
+void proto_framer_restart(struct proto_framer *f, uint64_t offset,
+    enum proto_restart how);
 
 /* Stream offset where the next message would start. */
 uint64_t proto_framer_offset(const struct proto_framer *f);

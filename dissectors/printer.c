@@ -1,0 +1,273 @@
+/*
+ * printer.c - the front of the printers: pick the form, write the time
+ * and flow prefix, explain errors, colour.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "notation.h"
+#include "printer.h"
+#include "schema.h"
+#include "value.h"
+
+const char *
+color_cmd(const struct printer *p)
+{
+	return p->color ? "\033[36m" : "";
+}
+
+const char *
+color_bad(const struct printer *p)
+{
+	return p->color ? "\033[1;31m" : "";
+}
+
+const char *
+color_ok(const struct printer *p)
+{
+	return p->color ? "\033[32m" : "";
+}
+
+const char *
+color_off(const struct printer *p)
+{
+	return p->color ? "\033[0m" : "";
+}
+
+static void
+print_time(struct printer *p, const struct timespec *ts)
+{
+	struct timespec d;
+	struct tm tm;
+	time_t t = ts->tv_sec;
+	long us = ts->tv_nsec / 1000;
+
+	switch (p->time) {
+	case TIME_NONE:
+		return;
+	case TIME_EPOCH:
+		fprintf(p->out, "%lld.%06ld ", (long long)ts->tv_sec, us);
+		return;
+	case TIME_DELTA:
+		d.tv_sec = 0;
+		d.tv_nsec = 0;
+		if (p->have_prev) {
+			d.tv_sec = ts->tv_sec - p->prev.tv_sec;
+			d.tv_nsec = ts->tv_nsec - p->prev.tv_nsec;
+			if (d.tv_nsec < 0) {
+				d.tv_nsec += 1000000000;
+				d.tv_sec--;
+			}
+		}
+		p->prev = *ts;
+		p->have_prev = 1;
+		fprintf(p->out, "%lld.%06ld ", (long long)d.tv_sec,
+		    d.tv_nsec / 1000);
+		return;
+	default:
+		break;
+	}
+	if (localtime_r(&t, &tm) == NULL) {
+		fprintf(p->out, "%lld.%06ld ", (long long)ts->tv_sec, us);
+		return;
+	}
+	if (p->time == TIME_DATE)
+		fprintf(p->out, "%04d-%02d-%02d ", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday);
+	fprintf(p->out, "%02d:%02d:%02d.%06ld ", tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, us);
+}
+
+void
+print_prefix(struct printer *p, const struct origin *o)
+{
+	if (o->has_time)
+		print_time(p, &o->ts);
+	if (o->src != NULL)
+		fprintf(p->out, "%s > %s: ", o->src, o->dst);
+}
+
+/* "STATUS (0x0001)" or "itemid 0x7123"; empty for no item. */
+static void
+item_label(uint16_t itemid, char *buf, size_t len)
+{
+	const struct schema_item *si = schema_item(itemid & PROTO_TYPE_MASK);
+
+	if (itemid == 0)
+		buf[0] = '\0';
+	else if (si != NULL)
+		snprintf(buf, len, "%s (0x%04x)", si->name, itemid);
+	else
+		snprintf(buf, len, "itemid 0x%04x", itemid);
+}
+
+/* The numbers that explain a reason, or "" when it needs none. */
+static void
+reason_numbers(const struct proto_error *e, char *buf, size_t len)
+{
+	unsigned long long got = e->got, want = e->want;
+
+	buf[0] = '\0';
+	switch (e->reason) {
+	case PROTO_E_SHORT_HEADER:
+		snprintf(buf, len, "%llu of %llu header bytes", got, want);
+		break;
+	case PROTO_E_LENGTH:
+		snprintf(buf, len, "length %llu", got);
+		break;
+	case PROTO_E_MSG_PAD:
+		snprintf(buf, len, "pad byte 0x%02llx", got);
+		break;
+	case PROTO_E_TRUNCATED:
+		snprintf(buf, len, "%llu of %llu bytes", got, want);
+		break;
+	case PROTO_E_ITEM_OVERRUN:
+		snprintf(buf, len, "itemlen %llu, %llu bytes left", got, want);
+		break;
+	case PROTO_E_ITEMLEN:
+		snprintf(buf, len, "itemlen %llu, at least %llu", got, want);
+		break;
+	case PROTO_E_ITEMS_END:
+		snprintf(buf, len, "items end at %llu, must end at %llu", got,
+		    want);
+		break;
+	case PROTO_E_DEPTH:
+		snprintf(buf, len, "level %llu, at most %llu", got, want);
+		break;
+	case PROTO_E_REF_LEN:
+		snprintf(buf, len, "itemlen %llu, must be %llu", got, want);
+		break;
+	case PROTO_E_LINK_LEN:
+		snprintf(buf, len, "%llu data bytes", got);
+		break;
+	case PROTO_E_ITEM_SIZE:
+		snprintf(buf, len, "%llu data bytes, must be %llu", got, want);
+		break;
+	case PROTO_E_CRC:
+		if (got != 0 || want != 0)
+			snprintf(buf, len, "CRC 0x%08llx, must be 0x%08llx",
+			    got, want);
+		else
+			snprintf(buf, len, "no CRC item at the end");
+		break;
+	case PROTO_E_RESYNC:
+		snprintf(buf, len, "%llu bytes skipped", got);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+printer_error_detail(const struct proto_error *e, char *buf, size_t len)
+{
+	char label[48], nums[96];
+
+	item_label(e->itemid, label, sizeof(label));
+	reason_numbers(e, nums, sizeof(nums));
+	snprintf(buf, len, "%s%s%s", label, label[0] && nums[0] ? ": " : "",
+	    nums);
+}
+
+void
+print_reason(FILE *f, const struct proto_error *err)
+{
+	char detail[160];
+
+	printer_error_detail(err, detail, sizeof(detail));
+	fputs(proto_reason_str(err->reason), f);
+	if (detail[0] != '\0')
+		fprintf(f, " (%s)", detail);
+}
+
+void
+printer_stream_error(struct printer *p, const struct origin *o,
+    const struct proto_error *err)
+{
+	if (p->form == FORM_JSON) {
+		print_json_error(p, o, err);
+		return;
+	}
+	if (p->form == FORM_NOTATION) {
+		fprintf(p->out, "# @%" PRIu64 " ", err->offset);
+		if (err->reason == PROTO_E_RESYNC) {
+			fprintf(p->out, "resynchronised after skipping %" PRIu64
+			    " bytes\n", err->got);
+			return;
+		}
+		fputs("error: ", p->out);
+		print_reason(p->out, err);
+		putc('\n', p->out);
+		return;
+	}
+	print_prefix(p, o);
+	if (err->reason == PROTO_E_RESYNC) {
+		fprintf(p->out, "@%" PRIu64 " resynchronised after skipping "
+		    "%" PRIu64 " bytes\n", err->offset, err->got);
+		return;
+	}
+	fprintf(p->out, "@%" PRIu64 " %serror: ", err->offset, color_bad(p));
+	print_reason(p->out, err);
+	fprintf(p->out, "%s\n", color_off(p));
+}
+
+void
+printer_note(struct printer *p, const struct origin *o, uint64_t offset,
+    const char *text)
+{
+	if (p->form == FORM_JSON) {
+		fprintf(p->out, "{\"offset\":%" PRIu64 ",\"note\":\"", offset);
+		/* Notes are the tools' own ASCII text: no escaping needed. */
+		fprintf(p->out, "%s\"}\n", text);
+		return;
+	}
+	if (p->form == FORM_NOTATION) {
+		fprintf(p->out, "# @%" PRIu64 " %s\n", offset, text);
+		return;
+	}
+	print_prefix(p, o);
+	fprintf(p->out, "@%" PRIu64 " %s\n", offset, text);
+}
+
+static void
+print_notation(struct printer *p, const struct origin *o,
+    const struct proto_msg *m, const struct proto_error *err)
+{
+	size_t n = o->frame_len ? o->frame_len : m->length;
+
+	if (err == NULL) {
+		notation_print(p->out, m, o->dir,
+		    p->numeric ? VALUE_NUMERIC : 0);
+		return;
+	}
+	/* Malformed: the bytes verbatim, so a replay sends them again. */
+	notation_print_raw(p->out, m->bytes, n, o->dir);
+	fprintf(p->out, "\t# @%" PRIu64 " malformed: ", err->offset);
+	print_reason(p->out, err);
+	putc('\n', p->out);
+}
+
+void
+printer_message(struct printer *p, const struct origin *o,
+    const struct proto_msg *m, const struct proto_error *err)
+{
+	switch (p->form) {
+	case FORM_LINE:
+		print_line(p, o, m, err);
+		break;
+	case FORM_TREE:
+		print_tree(p, o, m, err);
+		break;
+	case FORM_JSON:
+		print_json(p, o, m, err);
+		return;
+	case FORM_NOTATION:
+		print_notation(p, o, m, err);
+		return;
+	}
+	if (p->hex)
+		print_hex(p->out, m->bytes, o->frame_len ? o->frame_len :
+		    m->length);
+}

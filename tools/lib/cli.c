@@ -1,0 +1,103 @@
+/*
+ * cli.c - command-line numbers, colour and progress for the tools.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int
+cli_number(const char *s, long long min, long long max, long long *out,
+    const char **errstr)
+{
+	char *end;
+	long long v;
+
+	*errstr = NULL;
+	if (s == NULL || *s == '\0') {
+		*errstr = "invalid";
+		return -1;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0') {
+		*errstr = "invalid";
+		return -1;
+	}
+	if ((errno == ERANGE && v == LLONG_MIN) || v < min) {
+		*errstr = "too small";
+		return -1;
+	}
+	if ((errno == ERANGE && v == LLONG_MAX) || v > max) {
+		*errstr = "too large";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+cli_color(const char *when, int fd)
+{
+	const char *no = getenv("NO_COLOR");
+	int want;
+
+	if (when == NULL || strcmp(when, "auto") == 0)
+		want = isatty(fd);
+	else if (strcmp(when, "always") == 0)
+		want = 1;
+	else if (strcmp(when, "never") == 0)
+		want = 0;
+	else
+		return -1;
+	if (no != NULL && *no != '\0')
+		return 0;
+	return want;
+}
+
+void
+progress_init(struct progress *p, uint64_t total, int wanted)
+{
+	memset(p, 0, sizeof(*p));
+	p->on = wanted && isatty(STDERR_FILENO);
+	p->total = total;
+	clock_gettime(CLOCK_MONOTONIC, &p->last);
+}
+
+void
+progress_update(struct progress *p, uint64_t bytes, uint64_t messages)
+{
+	struct timespec now;
+	long long ms;
+
+	if (!p->on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - p->last.tv_sec) * 1000LL +
+	    (now.tv_nsec - p->last.tv_nsec) / 1000000;
+	if (ms < 250)
+		return;
+	p->last = now;
+	if (p->total > 0)
+		fprintf(stderr, "\r%3d%% %" PRIu64 " MB, %" PRIu64
+		    " messages ", (int)(bytes * 100 / p->total),
+		    bytes >> 20, messages);
+	else
+		fprintf(stderr, "\r%" PRIu64 " MB, %" PRIu64 " messages ",
+		    bytes >> 20, messages);
+	p->shown = 1;
+}
+
+void
+progress_end(struct progress *p)
+{
+	if (p->shown)
+		fputs("\r\033[K", stderr);
+	p->shown = 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * cli.h - what every msgkit tool does with its command line and its
+ * terminal: numbers checked like strtonum(3), colour only where it
+ * belongs, progress on long runs.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdint.h>
+#include <time.h>
+
+/*
+ * Parse a whole decimal number in [min, max]. 0, or -1 with *errstr
+ * "invalid", "too small" or "too large" (strtonum's words).
+ */
+int cli_number(const char *s, long long min, long long max, long long *out,
+    const char **errstr);
+
+/*
+ * Whether to colour output on fd: `when` is "auto" (or NULL), "always"
+ * or "never". NO_COLOR set and not empty wins over everything. -1 for a
+ * bad `when`.
+ */
+int cli_color(const char *when, int fd);
+
+/* Progress on stderr, only when it is a terminal. */
+struct progress {
+	int on;
+	uint64_t total;		/* bytes expected, 0 if unknown */
+	struct timespec last;
+	int shown;		/* a line is on the terminal */
+};
+
+void progress_init(struct progress *p, uint64_t total, int wanted);
+/* Cheap to call often: writes at most 4 times a second. */
+void progress_update(struct progress *p, uint64_t bytes, uint64_t messages);
+/* Erase the progress line. */
+void progress_end(struct progress *p);
+
+#endif
