@@ -26,6 +26,7 @@ run() {
 	shift 2
 	case "$name" in *"$pattern"*) ;; *) return 0 ;; esac
 	log="$logs/$name.log"
+	mkdir -p "${log%/*}"
 	t0=$(date +%s)
 	if timeout -k 5 "$limit" "$@" >"$log" 2>&1; then
 		pass=$((pass + 1))
