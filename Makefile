@@ -82,6 +82,8 @@ EXT_LIBS    = $(PCAP_LIBS) $(RL_LIBS) $(CRYPTO_LIBS) $(SYS_LIBS)
 .PHONY: all deps deps-test check check-run demo bench fuzz install \
         uninstall clean tests
 .DEFAULT_GOAL := all
+# Keep objects made through chains of pattern rules.
+.SECONDARY:
 
 all: deps $(LIBPROTO_A) $(LIBPROTO_SO) $(TOOL_BINS)
 
@@ -172,7 +174,7 @@ check: deps-test
 check-run: deps-test tests
 	sh tests/run.sh $(O)
 
-demo: all $(HELP_BINS)
+demo: deps-test all $(HELP_BINS)
 	@sh mk/demo.sh $(O)
 
 bench: all $(HELP_BINS)
@@ -184,10 +186,12 @@ FUZZ_O       = build/fuzz
 FUZZ_CFLAGS  = $(CSTD) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                -I. -Ilibproto -I$(FUZZ_O)/gen
 FUZZ_LIBSRC  = $(PROTO_SRC) $(DIS_SRC) $(TLIB_SRC)
+# No dependency files here: every header may change a fuzzer.
+FUZZ_HDR     = $(wildcard libproto/*.h dissectors/*.h tools/lib/*.h)
 FUZZ_SECONDS ?= 60
 
-$(FUZZ_O)/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(FUZZ_O)/gen/proto_numbers.h \
-             $(FUZZ_O)/gen/proto_itemspecs.c
+$(FUZZ_O)/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(FUZZ_HDR) \
+             $(FUZZ_O)/gen/proto_numbers.h $(FUZZ_O)/gen/proto_itemspecs.c
 	@mkdir -p $(@D)
 	$(FUZZCC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBSRC) \
 	    $(FUZZ_O)/gen/proto_itemspecs.c $(EXT_LIBS)

@@ -842,7 +842,7 @@ notation_next(struct notation_parser *p, struct proto_builder *b,
 	msg->size = proto_builder_len(b) - before;
 	return 1;
 bad:
-	proto_build_abort(b);
+	proto_builder_truncate(b, before);
 	end_line(p);
 	return -1;
 }

@@ -21,26 +21,26 @@ print_item(FILE *f, struct proto_iter *parent, const struct proto_item *item,
 	struct proto_iter child;
 
 	if (si != NULL)
-		fputs(si->name, f);
+		fputs_unlocked(si->name, f);
 	else
 		fprintf(f, "0x%04x", item->id);
 	if (item->id & PROTO_FLAG_NEST) {
-		putc('{', f);
+		putc_unlocked('{', f);
 		if (proto_iter_nest(&child, parent, item, NULL) == 0)
 			print_items(f, &child, flags);
-		putc('}', f);
+		putc_unlocked('}', f);
 		return;
 	}
 	if (si == NULL) {
 		if (proto_item_datalen(item) > 0 || (item->id & PROTO_FLAG_REF)) {
-			putc('=', f);
+			putc_unlocked('=', f);
 			value_raw(f, item);
 		}
 		return;
 	}
 	if (si->kind == PROTO_KIND_EMPTY)
 		return;
-	putc('=', f);
+	putc_unlocked('=', f);
 	value_leaf(f, item, si, flags);
 }
 
@@ -52,7 +52,7 @@ print_items(FILE *f, struct proto_iter *it, unsigned flags)
 
 	while (proto_iter_next(it, &item, NULL) > 0) {
 		if (n++ > 0 || it->depth == 0)
-			putc(' ', f);
+			putc_unlocked(' ', f);
 		print_item(f, it, &item, flags);
 	}
 }
@@ -61,9 +61,9 @@ static void
 print_dir(FILE *f, int dir)
 {
 	if (dir == NOTATION_DIR_OUT)
-		fputs("> ", f);
+		fputs_unlocked("> ", f);
 	else if (dir == NOTATION_DIR_IN)
-		fputs("< ", f);
+		fputs_unlocked("< ", f);
 }
 
 void
@@ -74,24 +74,24 @@ notation_print(FILE *f, const struct proto_msg *m, int dir, unsigned flags)
 
 	print_dir(f, dir);
 	if (sc != NULL && !(flags & VALUE_NUMERIC))
-		fputs(sc->name, f);
+		fputs_unlocked(sc->name, f);
 	else
 		fprintf(f, "0x%04x", proto_msg_command(m));
 	if (proto_msg_is_reply(m))
-		fputs(" reply", f);
-	fputs(" link=", f);
+		fputs_unlocked(" reply", f);
+	fputs_unlocked(" link=", f);
 	value_put_hex(f, m->linkid);
-	fputs(" msg=", f);
+	fputs_unlocked(" msg=", f);
 	value_put_u64(f, m->msgid);
 	proto_iter_init(&it, m);
 	print_items(f, &it, flags);
-	putc('\n', f);
+	putc_unlocked('\n', f);
 }
 
 void
 notation_print_raw(FILE *f, const uint8_t *p, size_t n, int dir)
 {
 	print_dir(f, dir);
-	fputs("raw ", f);
+	fputs_unlocked("raw ", f);
 	value_hex(f, p, n);
 }

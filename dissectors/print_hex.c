@@ -18,18 +18,18 @@ hex_row(FILE *f, const uint8_t *p, size_t off, size_t n)
 	fprintf(f, "\t0x%04zx:  ", off);
 	for (i = 0; i < HEX_ROW; i++) {
 		if (i < n) {
-			putc(digits[p[i] >> 4], f);
-			putc(digits[p[i] & 15], f);
+			putc_unlocked(digits[p[i] >> 4], f);
+			putc_unlocked(digits[p[i] & 15], f);
 		} else {
-			fputs("  ", f);
+			fputs_unlocked("  ", f);
 		}
 		if (i % 2 == 1)
-			putc(' ', f);
+			putc_unlocked(' ', f);
 	}
-	putc(' ', f);
+	putc_unlocked(' ', f);
 	for (i = 0; i < n; i++)
-		putc(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.', f);
-	putc('\n', f);
+		putc_unlocked(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.', f);
+	putc_unlocked('\n', f);
 }
 
 void

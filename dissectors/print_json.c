@@ -23,19 +23,19 @@ json_string(FILE *f, const uint8_t *s, size_t n)
 	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
-	putc('"', f);
+	putc_unlocked('"', f);
 	for (i = 0; i < n; i++) {
 		if (s[i] == '"' || s[i] == '\\') {
-			putc('\\', f);
-			putc(s[i], f);
+			putc_unlocked('\\', f);
+			putc_unlocked(s[i], f);
 		} else if (s[i] < 0x20 || s[i] == 0x7f) {
 			fprintf(f, "\\u00%c%c", digits[s[i] >> 4],
 			    digits[s[i] & 15]);
 		} else {
-			putc(s[i], f);
+			putc_unlocked(s[i], f);
 		}
 	}
-	putc('"', f);
+	putc_unlocked('"', f);
 }
 
 static void
@@ -50,12 +50,12 @@ json_hex(FILE *f, const uint8_t *p, size_t n)
 	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
-	putc('"', f);
+	putc_unlocked('"', f);
 	for (i = 0; i < n; i++) {
-		putc(digits[p[i] >> 4], f);
-		putc(digits[p[i] & 15], f);
+		putc_unlocked(digits[p[i] >> 4], f);
+		putc_unlocked(digits[p[i] & 15], f);
 	}
-	putc('"', f);
+	putc_unlocked('"', f);
 }
 
 /* ,"symbol":"ENOENT" for a value the schema names. */
@@ -65,9 +65,9 @@ json_symbol(FILE *f, const struct schema_item *si, uint64_t v)
 	const char *name;
 
 	if (si->format == FMT_BITS && si->values != NULL && v != 0) {
-		fputs(",\"symbol\":\"", f);
+		fputs_unlocked(",\"symbol\":\"", f);
 		value_uint(f, si, v, 0);
-		putc('"', f);
+		putc_unlocked('"', f);
 		return;
 	}
 	if (si->format != FMT_ERRNO && si->format != FMT_ENUM)
@@ -102,13 +102,13 @@ json_linkids(FILE *f, const struct proto_item *it)
 {
 	size_t i, n = proto_item_datalen(it) / 8;
 
-	putc('[', f);
+	putc_unlocked('[', f);
 	for (i = 0; i < n; i++) {
 		if (i > 0)
-			putc(',', f);
+			putc_unlocked(',', f);
 		value_put_u64(f, proto_item_linkid(it, i));
 	}
-	putc(']', f);
+	putc_unlocked(']', f);
 }
 
 static void
@@ -119,7 +119,7 @@ json_leaf_value(FILE *f, const struct proto_item *it,
 
 	switch (si->kind) {
 	case PROTO_KIND_EMPTY:
-		fputs("null", f);
+		fputs_unlocked("null", f);
 		return;
 	case PROTO_KIND_U16:
 		json_uint(f, si, proto_get16(it->data));
@@ -176,16 +176,16 @@ json_item(FILE *f, struct proto_iter *parent, const struct proto_item *it)
 	if (known != NULL)
 		fprintf(f, "\"%s\"", known->name);
 	else
-		fputs("null", f);
+		fputs_unlocked("null", f);
 	fprintf(f, ",\"len\":%u", it->len);
 	if (it->id & PROTO_FLAG_NEST) {
-		fputs(",\"items\":", f);
+		fputs_unlocked(",\"items\":", f);
 		if (proto_iter_nest(&child, parent, it, NULL) == 0)
 			json_items(f, &child);
 		else
-			fputs("[]", f);
+			fputs_unlocked("[]", f);
 	} else {
-		fputs(",\"value\":", f);
+		fputs_unlocked(",\"value\":", f);
 		if (it->id & PROTO_FLAG_REF)
 			json_ref(f, it);
 		else if (si == NULL)
@@ -193,7 +193,7 @@ json_item(FILE *f, struct proto_iter *parent, const struct proto_item *it)
 		else
 			json_leaf_value(f, it, si);
 	}
-	putc('}', f);
+	putc_unlocked('}', f);
 }
 
 static void
@@ -202,13 +202,13 @@ json_items(FILE *f, struct proto_iter *it)
 	struct proto_item item;
 	int n = 0;
 
-	putc('[', f);
+	putc_unlocked('[', f);
 	while (proto_iter_next(it, &item, NULL) > 0) {
 		if (n++ > 0)
-			putc(',', f);
+			putc_unlocked(',', f);
 		json_item(f, it, &item);
 	}
-	putc(']', f);
+	putc_unlocked(']', f);
 }
 
 static void
@@ -218,9 +218,9 @@ json_origin(FILE *f, const struct origin *o)
 		fprintf(f, ",\"time\":%lld.%09ld", (long long)o->ts.tv_sec,
 		    o->ts.tv_nsec);
 	if (o->src != NULL) {
-		fputs(",\"src\":", f);
+		fputs_unlocked(",\"src\":", f);
 		json_cstr(f, o->src);
-		fputs(",\"dst\":", f);
+		fputs_unlocked(",\"dst\":", f);
 		json_cstr(f, o->dst);
 	}
 }
@@ -235,7 +235,7 @@ json_header(FILE *f, const struct proto_msg *m)
 	if (sc != NULL)
 		fprintf(f, "\"%s\"", sc->name);
 	else
-		fputs("null", f);
+		fputs_unlocked("null", f);
 	fprintf(f, ",\"reply\":%s,\"length\":%u",
 	    proto_msg_is_reply(m) ? "true" : "false", m->length);
 }
@@ -256,7 +256,7 @@ json_error_fields(FILE *f, const struct proto_error *err)
 	    err->want);
 	printer_error_detail(err, detail, sizeof(detail));
 	if (detail[0] != '\0') {
-		fputs(",\"detail\":", f);
+		fputs_unlocked(",\"detail\":", f);
 		json_cstr(f, detail);
 	}
 }
@@ -267,7 +267,7 @@ print_json_error(struct printer *p, const struct origin *o,
 {
 	json_error_fields(p->out, err);
 	json_origin(p->out, o);
-	fputs("}\n", p->out);
+	fputs_unlocked("}\n", p->out);
 }
 
 static void
@@ -276,7 +276,7 @@ json_hex_field(struct printer *p, const struct origin *o,
 {
 	if (!p->hex)
 		return;
-	fputs(",\"hex\":", p->out);
+	fputs_unlocked(",\"hex\":", p->out);
 	json_hex(p->out, m->bytes, o->frame_len ? o->frame_len : m->length);
 }
 
@@ -293,17 +293,17 @@ print_json(struct printer *p, const struct origin *o,
 		json_header(f, m);
 		json_origin(f, o);
 		json_hex_field(p, o, m);
-		fputs("}\n", f);
+		fputs_unlocked("}\n", f);
 		return;
 	}
 	fprintf(f, "{\"offset\":%" PRIu64, m->offset);
 	json_origin(f, o);
 	json_header(f, m);
-	fputs(",\"items\":", f);
+	fputs_unlocked(",\"items\":", f);
 	proto_iter_init(&it, m);
 	json_items(f, &it);
 	if (o->latency_ns >= 0)
 		fprintf(f, ",\"latency_ns\":%" PRId64, o->latency_ns);
 	json_hex_field(p, o, m);
-	fputs("}\n", f);
+	fputs_unlocked("}\n", f);
 }

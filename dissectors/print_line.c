@@ -30,19 +30,19 @@ compact_nest(FILE *f, struct proto_iter *parent, const struct proto_item *it,
 	struct proto_item c;
 	int n = 0;
 
-	putc('{', f);
+	putc_unlocked('{', f);
 	if (proto_iter_nest(&child, parent, it, NULL) == 0) {
 		while (proto_iter_next(&child, &c, NULL) > 0) {
 			if (n > 0)
-				putc(' ', f);
+				putc_unlocked(' ', f);
 			if (n++ == LINE_CHILDREN) {
-				fputs("...", f);
+				fputs_unlocked("...", f);
 				break;
 			}
 			compact_item(f, &child, &c, flags);
 		}
 	}
-	putc('}', f);
+	putc_unlocked('}', f);
 }
 
 static void
@@ -53,7 +53,7 @@ compact_item(FILE *f, struct proto_iter *parent, const struct proto_item *it,
 	uint16_t n = proto_item_datalen(it);
 
 	if (si != NULL)
-		fputs(si->name, f);
+		fputs_unlocked(si->name, f);
 	else
 		fprintf(f, "0x%04x", it->id);
 	if (it->id & PROTO_FLAG_NEST) {
@@ -67,7 +67,7 @@ compact_item(FILE *f, struct proto_iter *parent, const struct proto_item *it,
 		fprintf(f, "[%u]", n);
 		return;
 	}
-	putc('=', f);
+	putc_unlocked('=', f);
 	if (si == NULL)
 		value_raw(f, it);
 	else if (si->kind == PROTO_KIND_STRING)
@@ -87,20 +87,20 @@ print_header(struct printer *p, const struct origin *o,
 	print_prefix(p, o);
 	if (o->src == NULL)
 		fprintf(f, "@%" PRIu64 " ", m->offset);
-	fputs("link ", f);
+	fputs_unlocked("link ", f);
 	value_put_hex(f, m->linkid);
-	fputs(" msg ", f);
+	fputs_unlocked(" msg ", f);
 	value_put_u64(f, m->msgid);
-	putc(' ', f);
-	fputs(color_cmd(p), f);
+	putc_unlocked(' ', f);
+	fputs_unlocked(color_cmd(p), f);
 	if (sc != NULL && !p->numeric)
-		fputs(sc->name, f);
+		fputs_unlocked(sc->name, f);
 	else
 		fprintf(f, "0x%04x", proto_msg_command(m));
 	if (proto_msg_is_reply(m))
-		fputs(" reply", f);
-	fputs(color_off(p), f);
-	fputs(" len ", f);
+		fputs_unlocked(" reply", f);
+	fputs_unlocked(color_off(p), f);
+	fputs_unlocked(" len ", f);
 	value_put_u64(f, m->length);
 }
 
@@ -136,11 +136,11 @@ print_line(struct printer *p, const struct origin *o,
 			more++;
 			continue;
 		}
-		putc(' ', p->out);
+		putc_unlocked(' ', p->out);
 		compact_item(p->out, &it, &item, flags);
 	}
 	if (more > 0)
 		fprintf(p->out, " +%d more", more);
 	print_trailer(p, o, err);
-	putc('\n', p->out);
+	putc_unlocked('\n', p->out);
 }

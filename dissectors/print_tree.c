@@ -28,11 +28,11 @@ tree_value(FILE *f, const struct proto_item *it, const struct schema_item *si,
 
 	if (si != NULL && si->kind == PROTO_KIND_EMPTY)
 		return;
-	putc(' ', f);
+	putc_unlocked(' ', f);
 	if (bytes && !(it->id & PROTO_FLAG_REF) && n > TREE_BYTES) {
 		fprintf(f, "(%u bytes) ", n);
 		value_hex(f, it->data, TREE_BYTES);
-		fputs("...", f);
+		fputs_unlocked("...", f);
 		return;
 	}
 	if (si == NULL)
@@ -57,18 +57,18 @@ tree_items(struct printer *p, struct proto_iter *it, int indent,
 			fprintf(f, "[@%" PRIu64 " 0x%04x len %u] ",
 			    item.offset, item.id, item.len);
 		if (si != NULL)
-			fputs(si->name, f);
+			fputs_unlocked(si->name, f);
 		else
 			fprintf(f, "0x%04x", item.id);
-		putc(':', f);
+		putc_unlocked(':', f);
 		if (item.id & PROTO_FLAG_NEST) {
-			putc('\n', f);
+			putc_unlocked('\n', f);
 			if (proto_iter_nest(&child, it, &item, NULL) == 0)
 				tree_items(p, &child, indent + 4, flags);
 			continue;
 		}
 		tree_value(f, &item, si, flags);
-		putc('\n', f);
+		putc_unlocked('\n', f);
 	}
 }
 
@@ -81,7 +81,7 @@ print_tree(struct printer *p, const struct origin *o,
 
 	print_header(p, o, m);
 	print_trailer(p, o, err);
-	putc('\n', p->out);
+	putc_unlocked('\n', p->out);
 	proto_iter_init(&it, m);
 	tree_items(p, &it, 4, flags);
 }

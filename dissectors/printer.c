@@ -36,48 +36,93 @@ color_off(const struct printer *p)
 	return p->color ? "\033[0m" : "";
 }
 
+/* "hh:mm:ss" of a time, converted once per second: a capture has
+   thousands of messages in each. */
+static const char *
+clock_of(struct printer *p, time_t t, int date)
+{
+	struct tm tm;
+
+	if (p->clock_valid && p->clock_sec == t && p->clock_date == date)
+		return p->clock;
+	if (localtime_r(&t, &tm) == NULL)
+		return NULL;
+	if (date)
+		snprintf(p->clock, sizeof(p->clock),
+		    "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		    tm.tm_sec);
+	else
+		snprintf(p->clock, sizeof(p->clock), "%02d:%02d:%02d",
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+	p->clock_sec = t;
+	p->clock_date = date;
+	p->clock_valid = 1;
+	return p->clock;
+}
+
+/* ".uuuuuu " */
+static void
+put_micros(FILE *f, long ns)
+{
+	char buf[8];
+	long us = ns / 1000;
+	int i;
+
+	buf[0] = '.';
+	for (i = 6; i >= 1; i--) {
+		buf[i] = (char)('0' + us % 10);
+		us /= 10;
+	}
+	buf[7] = ' ';
+	fwrite_unlocked(buf, 1, sizeof(buf), f);
+}
+
+static struct timespec
+time_delta(struct printer *p, const struct timespec *ts)
+{
+	struct timespec d = { 0, 0 };
+
+	if (p->have_prev) {
+		d.tv_sec = ts->tv_sec - p->prev.tv_sec;
+		d.tv_nsec = ts->tv_nsec - p->prev.tv_nsec;
+		if (d.tv_nsec < 0) {
+			d.tv_nsec += 1000000000;
+			d.tv_sec--;
+		}
+	}
+	p->prev = *ts;
+	p->have_prev = 1;
+	return d;
+}
+
 static void
 print_time(struct printer *p, const struct timespec *ts)
 {
 	struct timespec d;
-	struct tm tm;
-	time_t t = ts->tv_sec;
-	long us = ts->tv_nsec / 1000;
+	const char *clock;
 
 	switch (p->time) {
 	case TIME_NONE:
 		return;
 	case TIME_EPOCH:
-		fprintf(p->out, "%lld.%06ld ", (long long)ts->tv_sec, us);
+		value_put_u64(p->out, (uint64_t)ts->tv_sec);
+		put_micros(p->out, ts->tv_nsec);
 		return;
 	case TIME_DELTA:
-		d.tv_sec = 0;
-		d.tv_nsec = 0;
-		if (p->have_prev) {
-			d.tv_sec = ts->tv_sec - p->prev.tv_sec;
-			d.tv_nsec = ts->tv_nsec - p->prev.tv_nsec;
-			if (d.tv_nsec < 0) {
-				d.tv_nsec += 1000000000;
-				d.tv_sec--;
-			}
-		}
-		p->prev = *ts;
-		p->have_prev = 1;
-		fprintf(p->out, "%lld.%06ld ", (long long)d.tv_sec,
-		    d.tv_nsec / 1000);
+		d = time_delta(p, ts);
+		value_put_u64(p->out, (uint64_t)d.tv_sec);
+		put_micros(p->out, d.tv_nsec);
 		return;
 	default:
 		break;
 	}
-	if (localtime_r(&t, &tm) == NULL) {
-		fprintf(p->out, "%lld.%06ld ", (long long)ts->tv_sec, us);
-		return;
-	}
-	if (p->time == TIME_DATE)
-		fprintf(p->out, "%04d-%02d-%02d ", tm.tm_year + 1900,
-		    tm.tm_mon + 1, tm.tm_mday);
-	fprintf(p->out, "%02d:%02d:%02d.%06ld ", tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, us);
+	clock = clock_of(p, ts->tv_sec, p->time == TIME_DATE);
+	if (clock == NULL)
+		value_put_u64(p->out, (uint64_t)ts->tv_sec);
+	else
+		fputs_unlocked(clock, p->out);
+	put_micros(p->out, ts->tv_nsec);
 }
 
 void
@@ -85,8 +130,12 @@ print_prefix(struct printer *p, const struct origin *o)
 {
 	if (o->has_time)
 		print_time(p, &o->ts);
-	if (o->src != NULL)
-		fprintf(p->out, "%s > %s: ", o->src, o->dst);
+	if (o->src == NULL)
+		return;
+	fputs_unlocked(o->src, p->out);
+	fputs_unlocked(" > ", p->out);
+	fputs_unlocked(o->dst, p->out);
+	fputs_unlocked(": ", p->out);
 }
 
 /* "STATUS (0x0001)" or "itemid 0x7123"; empty for no item. */
@@ -177,7 +226,7 @@ print_reason(FILE *f, const struct proto_error *err)
 	char detail[160];
 
 	printer_error_detail(err, detail, sizeof(detail));
-	fputs(proto_reason_str(err->reason), f);
+	fputs_unlocked(proto_reason_str(err->reason), f);
 	if (detail[0] != '\0')
 		fprintf(f, " (%s)", detail);
 }
@@ -197,9 +246,9 @@ printer_stream_error(struct printer *p, const struct origin *o,
 			    " bytes\n", err->got);
 			return;
 		}
-		fputs("error: ", p->out);
+		fputs_unlocked("error: ", p->out);
 		print_reason(p->out, err);
-		putc('\n', p->out);
+		putc_unlocked('\n', p->out);
 		return;
 	}
 	print_prefix(p, o);
@@ -246,7 +295,7 @@ print_notation(struct printer *p, const struct origin *o,
 	notation_print_raw(p->out, m->bytes, n, o->dir);
 	fprintf(p->out, "\t# @%" PRIu64 " malformed: ", err->offset);
 	print_reason(p->out, err);
-	putc('\n', p->out);
+	putc_unlocked('\n', p->out);
 }
 
 void

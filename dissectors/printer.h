@@ -42,6 +42,10 @@ struct printer {
 	int color;		/* ANSI colour */
 	int have_prev;		/* for TIME_DELTA */
 	struct timespec prev;
+	int clock_valid;	/* clock[] holds clock_sec's time of day */
+	int clock_date;
+	time_t clock_sec;
+	char clock[64];
 };
 
 /* Where a message or a finding came from. */

@@ -3,6 +3,8 @@
  *
  *	schemagen numbers proto_numbers.h	command, item and value constants
  *	schemagen itemspecs proto_itemspecs.c	what the validator knows of items
+ *	schemagen dict notation.dict		a libFuzzer dictionary of the
+ *						text notation's words
  *
  * libproto sits below the dissectors, so it cannot link the schema; it
  * compiles what this program derives from it instead, and the numbers
@@ -95,13 +97,45 @@ write_itemspecs(FILE *f)
 	    last->type + 1u);
 }
 
+static void
+write_dict_values(FILE *f, const struct schema_item *it)
+{
+	const struct schema_value *v;
+
+	if (it->values == NULL)
+		return;
+	for (v = it->values->list; v->name != NULL; v++)
+		fprintf(f, "\"%s\"\n", v->name);
+}
+
+static void
+write_dict(FILE *f)
+{
+	static const char *const words[] = {
+		"link=", "msg=", "reply", "raw", "ref(", "x'", "{", "}", "=",
+		"|", ",", "> ", "< ", "0x", "0o", "\\\\x", "#",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		fprintf(f, "\"%s\"\n", words[i]);
+	for (i = 0; i < schema_command_count; i++)
+		fprintf(f, "\"%s\"\n", schema_commands[i].name);
+	for (i = 0; i < schema_item_count; i++) {
+		fprintf(f, "\"%s\"\n", schema_items[i].name);
+		if (schema_items[i].values != &schema_errno_names)
+			write_dict_values(f, &schema_items[i]);
+	}
+	fprintf(f, "\"ENOENT\"\n\"OK\"\n");
+}
+
 int
 main(int argc, char **argv)
 {
 	FILE *f;
 
 	if (argc != 3)
-		errx(2, "usage: schemagen numbers|itemspecs FILE");
+		errx(2, "usage: schemagen numbers|itemspecs|dict FILE");
 	f = fopen(argv[2], "w");
 	if (f == NULL)
 		err(2, "%s", argv[2]);
@@ -109,6 +143,8 @@ main(int argc, char **argv)
 		write_numbers(f);
 	else if (strcmp(argv[1], "itemspecs") == 0)
 		write_itemspecs(f);
+	else if (strcmp(argv[1], "dict") == 0)
+		write_dict(f);
 	else
 		errx(2, "unknown output %s", argv[1]);
 	if (fclose(f) != 0)

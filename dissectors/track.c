@@ -5,7 +5,8 @@
  * table keyed by (direction, link, msgid), with backward-shift deletion
  * so no tombstones pile up over a long capture. Latencies go into a
  * log-linear histogram: 16 steps per power of two, about 6% precision,
- * fixed size whatever the capture holds.
+ * fixed size whatever the capture holds; the first HIST_EXACT are also
+ * kept as they are, so a small capture gets exact percentiles.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,12 +20,14 @@
 #define HIST_SUB	16		/* steps per power of two */
 #define HIST_POW	48		/* up to 2^48 ns, about 3 days */
 #define HIST_BUCKETS	(HIST_POW * HIST_SUB)
+#define HIST_EXACT	256		/* samples kept exactly */
 #define COMMANDS	(PROTO_COMMAND_MASK + 1u)
 
 struct histo {
 	uint64_t count;
 	uint64_t min, max;
 	uint32_t bucket[HIST_BUCKETS];
+	uint64_t exact[HIST_EXACT];
 };
 
 struct cmd_stats {
@@ -136,16 +139,35 @@ hist_add(struct histo *h, uint64_t v)
 		h->min = v;
 	if (v > h->max)
 		h->max = v;
+	if (h->count < HIST_EXACT)
+		h->exact[h->count] = v;
 	h->count++;
 	h->bucket[hist_index(v)]++;
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: the smallest value with pct% of them at or below it. */
 static uint64_t
 hist_percentile(const struct histo *h, unsigned pct)
 {
 	uint64_t want = (h->count * pct + 99) / 100, seen = 0, v;
+	uint64_t sorted[HIST_EXACT];
 	size_t i;
 
+	if (want == 0)
+		want = 1;
+	if (h->count <= HIST_EXACT) {
+		memcpy(sorted, h->exact, h->count * sizeof(sorted[0]));
+		qsort(sorted, h->count, sizeof(sorted[0]), cmp_u64);
+		return sorted[want - 1];
+	}
 	for (i = 0; i < HIST_BUCKETS; i++) {
 		seen += h->bucket[i];
 		if (seen >= want && seen > 0) {

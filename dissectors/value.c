@@ -94,7 +94,7 @@ value_put_u64(FILE *f, uint64_t v)
 		*--p = (char)('0' + v % 10);
 		v /= 10;
 	} while (v != 0);
-	fwrite(p, 1, (size_t)(buf + sizeof(buf) - p), f);
+	fwrite_unlocked(p, 1, (size_t)(buf + sizeof(buf) - p), f);
 }
 
 void
@@ -110,7 +110,7 @@ value_put_hex(FILE *f, uint64_t v)
 	} while (v != 0);
 	*--p = 'x';
 	*--p = '0';
-	fwrite(p, 1, (size_t)(buf + sizeof(buf) - p), f);
+	fwrite_unlocked(p, 1, (size_t)(buf + sizeof(buf) - p), f);
 }
 
 static void
@@ -125,7 +125,7 @@ put_octal(FILE *f, uint64_t v)
 	} while (v != 0);
 	*--p = 'o';
 	*--p = '0';
-	fwrite(p, 1, (size_t)(buf + sizeof(buf) - p), f);
+	fwrite_unlocked(p, 1, (size_t)(buf + sizeof(buf) - p), f);
 }
 
 void
@@ -164,14 +164,14 @@ put_bits(FILE *f, const struct schema_values *values, uint64_t v)
 	for (b = values->list; b->name != NULL; b++) {
 		if (b->value < 64 && (v & (1ull << b->value))) {
 			if (n++ > 0)
-				putc('|', f);
-			fputs(b->name, f);
+				putc_unlocked('|', f);
+			fputs_unlocked(b->name, f);
 			left &= ~(1ull << b->value);
 		}
 	}
 	if (left != 0) {
 		if (n > 0)
-			putc('|', f);
+			putc_unlocked('|', f);
 		value_put_hex(f, left);
 	}
 }
@@ -200,7 +200,7 @@ value_uint(FILE *f, const struct schema_item *si, uint64_t v, unsigned flags)
 		name = (flags & VALUE_NUMERIC) ? NULL :
 		    schema_value_name(si->values, v);
 		if (name != NULL)
-			fputs(name, f);
+			fputs_unlocked(name, f);
 		else
 			value_put_u64(f, v);
 		return;
@@ -224,7 +224,7 @@ value_int(FILE *f, const struct schema_item *si, int64_t v, unsigned flags)
 		return;
 	}
 	if (v < 0) {
-		putc('-', f);
+		putc_unlocked('-', f);
 		value_put_u64(f, 0 - (uint64_t)v);
 		return;
 	}
@@ -238,30 +238,30 @@ value_string(FILE *f, const uint8_t *s, size_t n, size_t max)
 	size_t i, end = (max != 0 && n > max) ? max : n;
 	uint8_t c;
 
-	putc('"', f);
+	putc_unlocked('"', f);
 	for (i = 0; i < end; i++) {
 		c = s[i];
 		if (c == '"' || c == '\\') {
-			putc('\\', f);
-			putc(c, f);
+			putc_unlocked('\\', f);
+			putc_unlocked(c, f);
 		} else if (c >= 0x20 && c < 0x7f) {
-			putc(c, f);
+			putc_unlocked(c, f);
 		} else if (c == '\n') {
-			fputs("\\n", f);
+			fputs_unlocked("\\n", f);
 		} else if (c == '\t') {
-			fputs("\\t", f);
+			fputs_unlocked("\\t", f);
 		} else if (c == '\r') {
-			fputs("\\r", f);
+			fputs_unlocked("\\r", f);
 		} else {
-			putc('\\', f);
-			putc('x', f);
-			putc(digits[c >> 4], f);
-			putc(digits[c & 15], f);
+			putc_unlocked('\\', f);
+			putc_unlocked('x', f);
+			putc_unlocked(digits[c >> 4], f);
+			putc_unlocked(digits[c & 15], f);
 		}
 	}
-	putc('"', f);
+	putc_unlocked('"', f);
 	if (end < n)
-		fputs("...", f);
+		fputs_unlocked("...", f);
 }
 
 void
@@ -270,12 +270,12 @@ value_hex(FILE *f, const uint8_t *p, size_t n)
 	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
-	fputs("x'", f);
+	fputs_unlocked("x'", f);
 	for (i = 0; i < n; i++) {
-		putc(digits[p[i] >> 4], f);
-		putc(digits[p[i] & 15], f);
+		putc_unlocked(digits[p[i] >> 4], f);
+		putc_unlocked(digits[p[i] & 15], f);
 	}
-	putc('\'', f);
+	putc_unlocked('\'', f);
 }
 
 static void
@@ -287,13 +287,13 @@ put_ref(FILE *f, const struct proto_item *it)
 		value_hex(f, it->data, proto_item_datalen(it));
 		return;
 	}
-	fputs("ref(", f);
+	fputs_unlocked("ref(", f);
 	value_put_hex(f, ref.linkid);
-	putc(',', f);
+	putc_unlocked(',', f);
 	value_put_u64(f, ref.offset);
-	putc(',', f);
+	putc_unlocked(',', f);
 	value_put_u64(f, ref.length);
-	putc(')', f);
+	putc_unlocked(')', f);
 }
 
 void
@@ -312,7 +312,7 @@ put_linkids(FILE *f, const struct proto_item *it)
 
 	for (i = 0; i < n; i++) {
 		if (i > 0)
-			putc(',', f);
+			putc_unlocked(',', f);
 		value_put_hex(f, proto_item_linkid(it, i));
 	}
 }

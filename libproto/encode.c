@@ -350,6 +350,16 @@ proto_build_end_crc(struct proto_builder *b)
 }
 
 void
+proto_builder_truncate(struct proto_builder *b, size_t len)
+{
+	if (len < b->len)
+		b->len = len;
+	b->open = 0;
+	b->depth = 0;
+	b->err.reason = PROTO_OK;
+}
+
+void
 proto_build_abort(struct proto_builder *b)
 {
 	if (b->open)

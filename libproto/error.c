@@ -20,7 +20,7 @@ static const struct reason_info reasons[PROTO_REASON_COUNT] = {
 	[PROTO_E_TRUNCATED] =
 	    { "message cut off by the end of the stream", "length" },
 	[PROTO_E_ITEM_OVERRUN] = { "item overruns the message", "itemlen" },
-	[PROTO_E_ITEMLEN] = { "itemlen < 4 (< 8 for NEST)", "itemlen" },
+	[PROTO_E_ITEMLEN] = { "itemlen < 4, or < 8 for NEST", "itemlen" },
 	[PROTO_E_ITEM_PAD] =
 	    { "nonzero pad between or inside items", "pad" },
 	[PROTO_E_ITEMS_END] = { "items do not end at length", "length" },

@@ -59,6 +59,12 @@ int proto_build_end(struct proto_builder *b);
 int proto_build_end_crc(struct proto_builder *b);
 /* Drop the open message and clear the error. */
 void proto_build_abort(struct proto_builder *b);
+/*
+ * Drop everything after the first `len` bytes (a length the builder had
+ * before), the open message with it, and clear the error: how a caller
+ * takes back what it appended since that point.
+ */
+void proto_builder_truncate(struct proto_builder *b, size_t len);
 
 /*
  * Append bytes to the stream as they are, outside any message: for

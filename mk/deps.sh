@@ -6,7 +6,7 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libpcap-dev libreadline-dev libcmocka-dev libssl-dev"
-test_pkgs="tcpdump tshark socat procps iproute2 openssh-sftp-server"
+test_pkgs="tcpdump tshark socat jq mandoc procps iproute2 openssh-sftp-server"
 fuzz_pkgs="clang libclang-rt-14-dev"
 
 case "${1:-build}" in

@@ -459,6 +459,8 @@ static const struct bad_case bad_cases[] = {
 	{ "PING } \n", "expected an item" },
 	{ "PING STATUS=1 , \n", "expected an item" },
 	{ "raw 1234\n", "raw: expected x'hex'" },
+	/* Found by fuzz_notation: the raw bytes must be taken back too. */
+	{ "raw x'0011' MODE\n", "expected the end of the line" },
 	{ "PING ATIME=--1\n", "expected a number" },
 	{ "PING ATIME=9223372036854775808\n", "ATIME: out of range" },
 	{ "PING OFFSET=18446744073709551616\n", "number out of range" },
