@@ -43,7 +43,10 @@ endif
 CFLAGS  ?=
 LDFLAGS ?=
 INC      = -I. -Ilibproto -I$(O)/gen
-ALLCFLAGS = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(CFLAGS)
+# -fno-semantic-interposition: libproto exports only its API (a version
+# script) and nothing interposes it, so let calls inside it inline.
+ALLCFLAGS = $(CSTD) $(WARN) $(OPT) -fPIC -fno-semantic-interposition \
+            -MMD -MP $(INC) $(CFLAGS)
 ALLLDFLAGS = $(OPT) $(LDFLAGS)
 
 PCAP_LIBS  = -lpcap
@@ -79,7 +82,8 @@ LIBTOOLS_A  = $(O)/lib/libtools.a
 TOOL_LIBS   = $(LIBTOOLS_A) $(LIBDIS_A) $(LIBPROTO_A)
 EXT_LIBS    = $(PCAP_LIBS) $(RL_LIBS) $(CRYPTO_LIBS) $(SYS_LIBS)
 
-.PHONY: all deps deps-test check check-run demo bench fuzz install \
+.PHONY: all deps deps-test deps-fuzz check check-run demo bench fuzz \
+        install \
         uninstall clean tests
 .DEFAULT_GOAL := all
 # Keep objects made through chains of pattern rules.
@@ -191,7 +195,8 @@ FUZZ_HDR     = $(wildcard libproto/*.h dissectors/*.h tools/lib/*.h)
 FUZZ_SECONDS ?= 60
 
 $(FUZZ_O)/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(FUZZ_HDR) \
-             $(FUZZ_O)/gen/proto_numbers.h $(FUZZ_O)/gen/proto_itemspecs.c
+             $(FUZZ_O)/gen/proto_numbers.h $(FUZZ_O)/gen/proto_itemspecs.c \
+             | deps-fuzz
 	@mkdir -p $(@D)
 	$(FUZZCC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBSRC) \
 	    $(FUZZ_O)/gen/proto_itemspecs.c $(EXT_LIBS)
@@ -200,8 +205,14 @@ $(FUZZ_O)/gen/%: $(GEN_H) $(GEN_C)
 	@mkdir -p $(@D)
 	cp $(O)/gen/$* $@
 
-fuzz: deps $(FUZZ_NAMES:%=$(FUZZ_O)/%)
+$(FUZZ_O)/fuzz_notation.dict: $(O)/host/schemagen
+	@mkdir -p $(@D)
+	$(O)/host/schemagen dict $@
+
+deps-fuzz:
 	@sh mk/deps.sh fuzz
+
+fuzz: deps $(FUZZ_NAMES:%=$(FUZZ_O)/%) $(FUZZ_O)/fuzz_notation.dict
 	sh tests/fuzz/run.sh $(FUZZ_O) $(FUZZ_SECONDS)
 
 # --- install --------------------------------------------------------------

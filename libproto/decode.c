@@ -8,6 +8,11 @@
 
 #include "proto_decode.h"
 
+/*
+ * The library is built with -fno-semantic-interposition (see the
+ * Makefile), so the exported functions below inline into
+ * proto_msg_validate() like static ones would.
+ */
 const struct proto_itemspec *
 proto_itemspec(uint16_t type)
 {
@@ -16,27 +21,32 @@ proto_itemspec(uint16_t type)
 	return &proto_itemspecs[type];
 }
 
+/*
+ * Data sizes of the kinds whose size is fixed; -1: any size, or a size
+ * that depends on the item type (BYTES, LINKIDS: spec->size).
+ */
+static const int8_t kind_fixed[PROTO_KIND_COUNT] = {
+	[PROTO_KIND_UNKNOWN] = -1,
+	[PROTO_KIND_EMPTY] = 0,
+	[PROTO_KIND_U16] = 2,
+	[PROTO_KIND_U32] = 4,
+	[PROTO_KIND_U64] = 8,
+	[PROTO_KIND_I64] = 8,
+	[PROTO_KIND_STRING] = -1,
+	[PROTO_KIND_BYTES] = -1,
+	[PROTO_KIND_LINKIDS] = -1,
+	[PROTO_KIND_NEST] = -1,
+};
+
 int
 proto_kind_size(enum proto_kind kind, const struct proto_itemspec *spec)
 {
-	switch (kind) {
-	case PROTO_KIND_EMPTY:
-		return 0;
-	case PROTO_KIND_U16:
-		return 2;
-	case PROTO_KIND_U32:
-		return 4;
-	case PROTO_KIND_U64:
-	case PROTO_KIND_I64:
-		return 8;
-	case PROTO_KIND_BYTES:
-	case PROTO_KIND_LINKIDS:
-		if (spec != NULL && spec->size != 0)
-			return spec->size;
+	if ((unsigned)kind >= PROTO_KIND_COUNT)
 		return -1;
-	default:
-		return -1;
-	}
+	if ((kind == PROTO_KIND_BYTES || kind == PROTO_KIND_LINKIDS) &&
+	    spec != NULL && spec->size != 0)
+		return spec->size;
+	return kind_fixed[kind];
 }
 
 int
@@ -124,10 +134,12 @@ check_item_header(const struct proto_iter *it, uint16_t id, uint16_t len,
 		if (it->depth >= PROTO_NEST_MAX)
 			return proto_error_set(err, PROTO_E_DEPTH, off, id,
 			    it->depth + 1u, PROTO_NEST_MAX);
-		nz = first_nonzero(p + PROTO_ITEM_HDR_LEN, 4);
-		if (nz >= 0)
+		/* One load for the 4 zero bytes; the loop finds the culprit. */
+		if (proto_get32(p + PROTO_ITEM_HDR_LEN) != 0) {
+			nz = first_nonzero(p + PROTO_ITEM_HDR_LEN, 4);
 			return proto_error_set(err, PROTO_E_ITEM_PAD,
 			    off + PROTO_ITEM_HDR_LEN + (unsigned)nz, id, 0, 0);
+		}
 		return 0;
 	}
 	if (len < PROTO_ITEM_HDR_LEN)
@@ -175,10 +187,15 @@ proto_iter_next(struct proto_iter *it, struct proto_item *item,
 		if (next >= end)
 			return proto_error_set(err, PROTO_E_ITEMS_END,
 			    off + len, id, pos + len, end);
-		nz = first_nonzero(it->base + pos + len, next - pos - len);
-		if (nz >= 0)
+		/* The pad is the tail of the word before `next`, which
+		   lies inside this item (len >= 4, so next >= pos + 8). */
+		if (!proto_pad_is_zero(it->base + next - 8,
+		    next - pos - len)) {
+			nz = first_nonzero(it->base + pos + len,
+			    next - pos - len);
 			return proto_error_set(err, PROTO_E_ITEM_PAD,
 			    off + len + (unsigned)nz, id, 0, 0);
+		}
 	}
 	item->data = it->base + pos + PROTO_ITEM_HDR_LEN;
 	item->offset = off;
@@ -232,8 +249,153 @@ check_kind(const struct proto_item *it, struct proto_error *err)
 }
 
 /*
+ * The fast paths of proto_msg_validate(). Each decides quickly that the
+ * item at it->pos is one the full checks (proto_iter_next(), then check_kind())
+ * would accept, with the same effect; when it is not sure - the end of
+ * the level, a REF, an unusual type, anything wrong - it returns 0 and
+ * the full checks run on the same item. They never decide an error, so
+ * the errors, their order and their offsets are those of the full checks.
+ */
+
+/*
+ * Where the next item starts after an item of itemlen `len` >= 4 at
+ * base[pos], or 0 if the item does not fit exactly: the next item starts
+ * at the next multiple of 8 before `end`, after a zero pad, or the item
+ * is the last and ends at `end`. Computing the aligned end first covers
+ * the overrun check too: an item whose pad ends before `end` fits.
+ */
+static inline uint32_t
+item_end(const uint8_t *base, uint32_t pos, uint32_t end, uint16_t len)
+{
+	uint32_t next = pos + proto_align8(len);
+
+	if (next >= end)
+		return len == end - pos ? end : 0;
+	return proto_pad_is_zero(base + next - 8, next - pos - len) ? next : 0;
+}
+
+/*
+ * What plain_leaf() asks of the data of a leaf without flags, by kind.
+ * Indexed by the uint8_t kind of the generated table, so that every value
+ * is in range; kinds not listed (NEST and LINKIDS, wrong without their
+ * flags, or a number beyond the enum) are left to the full checks. One
+ * load and one compare decide the fixed-size kinds, most items.
+ */
+enum {
+	LEAF_SLOW = 0,	/* not decided here */
+	LEAF_ANY,	/* any data: an unknown type */
+	LEAF_STRING,	/* UTF-8 without NUL */
+	LEAF_BYTES,	/* spec->size bytes, or any when it is 0 */
+	LEAF_SIZE	/* LEAF_SIZE + n: exactly n bytes */
+};
+
+static const uint8_t leaf_rule[UINT8_MAX + 1] = {
+	[PROTO_KIND_UNKNOWN] = LEAF_ANY,
+	[PROTO_KIND_EMPTY] = LEAF_SIZE + 0,
+	[PROTO_KIND_U16] = LEAF_SIZE + 2,
+	[PROTO_KIND_U32] = LEAF_SIZE + 4,
+	[PROTO_KIND_U64] = LEAF_SIZE + 8,
+	[PROTO_KIND_I64] = LEAF_SIZE + 8,
+	[PROTO_KIND_STRING] = LEAF_STRING,
+	[PROTO_KIND_BYTES] = LEAF_BYTES,
+};
+
+/*
+ * A leaf without flags, or with LINK alone: header, trailing pad and data
+ * (size, link ids, UTF-8) right for its type. Returns where the next item
+ * starts, or 0. Sets *linked for a LINK item, as the full path does.
+ */
+static inline uint32_t
+plain_leaf(const struct proto_iter *it, uint32_t pos, uint8_t *linked)
+{
+	const uint8_t *base = it->base;
+	const struct proto_itemspec *spec;
+	uint32_t end = it->end, next;
+	uint16_t id, len, flags;
+	size_t bad;
+	uint8_t rule;
+
+	if (end - pos < PROTO_ITEM_HDR_LEN)
+		return 0;
+	id = proto_get16(base + pos);
+	len = proto_get16(base + pos + 2);
+	flags = id & PROTO_FLAG_MASK;
+	if ((flags & ~PROTO_FLAG_LINK) != 0 || len < PROTO_ITEM_HDR_LEN)
+		return 0;
+	next = item_end(base, pos, end, len);
+	if (next == 0)
+		return 0;
+	spec = proto_itemspec(id & PROTO_TYPE_MASK);
+	if (flags != 0) {
+		/* Link ids, u64 each, of a LINKIDS type or an unknown one. */
+		if (((len - PROTO_ITEM_HDR_LEN) & 7) != 0)
+			return 0;
+		if (spec != NULL && spec->kind != PROTO_KIND_UNKNOWN &&
+		    (spec->kind != PROTO_KIND_LINKIDS || (spec->size != 0 &&
+		    len - PROTO_ITEM_HDR_LEN != spec->size)))
+			return 0;
+		*linked = 1;
+		return next;
+	}
+	if (spec == NULL)
+		return next;
+	rule = leaf_rule[spec->kind];
+	if (rule >= LEAF_SIZE)
+		return len - PROTO_ITEM_HDR_LEN == rule - LEAF_SIZE ? next : 0;
+	switch (rule) {
+	case LEAF_ANY:
+		return next;
+	case LEAF_STRING:
+		return proto_utf8_check(base + pos + PROTO_ITEM_HDR_LEN,
+		    len - PROTO_ITEM_HDR_LEN, &bad) == PROTO_OK ? next : 0;
+	case LEAF_BYTES:
+		return spec->size == 0 ||
+		    len - PROTO_ITEM_HDR_LEN == spec->size ? next : 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A container (NEST, not REF) of a NEST type or an unknown one, that fits
+ * and is not too deep, with zero pads. Fills *item and moves it->pos on,
+ * as proto_iter_next() does, and returns 1; or returns 0.
+ */
+static inline int
+plain_nest(struct proto_iter *it, struct proto_item *item)
+{
+	const uint8_t *p = it->base + it->pos;
+	const struct proto_itemspec *spec;
+	uint32_t pos = it->pos, end = it->end, next;
+	uint16_t id, len;
+
+	if (end - pos < PROTO_ITEM_HDR_LEN)
+		return 0;
+	id = proto_get16(p);
+	len = proto_get16(p + 2);
+	if ((id & (PROTO_FLAG_NEST | PROTO_FLAG_REF)) != PROTO_FLAG_NEST ||
+	    len < PROTO_NEST_HDR_LEN || it->depth >= PROTO_NEST_MAX)
+		return 0;
+	next = item_end(it->base, pos, end, len);
+	if (next == 0 || proto_get32(p + PROTO_ITEM_HDR_LEN) != 0)
+		return 0;
+	spec = proto_itemspec(id & PROTO_TYPE_MASK);
+	if (spec != NULL && spec->kind != PROTO_KIND_UNKNOWN &&
+	    spec->kind != PROTO_KIND_NEST)
+		return 0;
+	item->data = p + PROTO_ITEM_HDR_LEN;
+	item->offset = it->offset + pos;
+	item->id = id;
+	item->len = len;
+	item->depth = it->depth;
+	it->pos = next;
+	return 1;
+}
+
+/*
  * Depth-first over the whole tree with an explicit stack: the depth is
- * bounded by PROTO_NEST_MAX, so the stack is too.
+ * bounded by PROTO_NEST_MAX, so the stack is too. Most items take the
+ * fast paths above; the rest, and every error, the full checks.
  */
 int
 proto_msg_validate(const struct proto_msg *m, struct proto_error *err)
@@ -242,15 +404,20 @@ proto_msg_validate(const struct proto_msg *m, struct proto_error *err)
 	struct proto_item nest[PROTO_NEST_MAX + 1];
 	uint8_t linked[PROTO_NEST_MAX + 1];
 	struct proto_item item;
-	int top = 0, r;
+	struct proto_iter *it;
+	uint32_t pos, next;
+	int top = 0;
 
 	proto_iter_init(&stack[0], m);
 	linked[0] = 0;
 	for (;;) {
-		r = proto_iter_next(&stack[top], &item, err);
-		if (r < 0)
-			return -1;
-		if (r == 0) {
+		it = &stack[top];
+		pos = it->pos;
+		while ((next = plain_leaf(it, pos, &linked[top])) != 0)
+			pos = next;
+		it->pos = pos;
+		if (pos >= it->end) {
+			/* The end of the level: proto_iter_next() would return 0. */
 			if (top == 0)
 				return 0;
 			if (linked[top] && !(nest[top].id & PROTO_FLAG_LINK))
@@ -259,14 +426,17 @@ proto_msg_validate(const struct proto_msg *m, struct proto_error *err)
 			top--;
 			continue;
 		}
-		if (check_kind(&item, err) < 0)
-			return -1;
+		if (!plain_nest(it, &item)) {
+			/* pos < end: an item, or an error. */
+			if (proto_iter_next(it, &item, err) < 0 ||
+			    check_kind(&item, err) < 0)
+				return -1;
+		}
 		if (item.id & (PROTO_FLAG_LINK | PROTO_FLAG_REF))
 			linked[top] = 1;
 		if (!(item.id & PROTO_FLAG_NEST))
 			continue;
-		if (proto_iter_nest(&stack[top + 1], &stack[top], &item,
-		    err) < 0)
+		if (proto_iter_nest(&stack[top + 1], it, &item, err) < 0)
 			return -1;
 		top++;
 		nest[top] = item;
@@ -461,6 +631,19 @@ proto_utf8_check(const uint8_t *s, size_t n, size_t *bad)
 {
 	size_t i = 0, k;
 
+	/*
+	 * Names are mostly plain ASCII: whole words, then the word that
+	 * ends the string, overlapping the last one checked (checking an
+	 * ASCII byte twice changes nothing), and no byte loop. Anything else
+	 * goes on in the loop below from the first word that is not plain;
+	 * the loop would have skipped the same words before it.
+	 */
+	if (n >= 8) {
+		while (i + 8 <= n && plain_ascii8(s + i))
+			i += 8;
+		if (i + 8 > n && plain_ascii8(s + n - 8))
+			return PROTO_OK;
+	}
 	while (i < n) {
 		if (n - i >= 8 && plain_ascii8(s + i)) {
 			i += 8;
@@ -483,3 +666,4 @@ proto_utf8_check(const uint8_t *s, size_t n, size_t *bad)
 	}
 	return PROTO_OK;
 }
+

@@ -6,8 +6,9 @@
  * straddles chunks. Out of step (after a framing error, when asked to
  * resynchronise), the buffer is a search window: every 8-aligned offset
  * is a candidate, accepted when PROTO_RESYNC_CHAIN consecutive headers
- * hold together. Each candidate costs a bounded amount of work, so a
- * hostile stream is scanned in linear time.
+ * hold together. Each candidate costs a bounded amount of work, and the
+ * held bytes move only once per search window passed over, so a hostile
+ * stream is scanned in linear time.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,13 +19,22 @@
 /* Items of each chained message looked at before accepting it. */
 #define CHAIN_ITEMS	4
 
+/*
+ * The buffer: one message in step; out of step, two search windows, so
+ * that every candidate in the first half sees the whole window after it.
+ * With room for one window only, the held bytes had to move for every
+ * candidate whose run reached past the buffer: on a stream where every
+ * candidate needs the whole window, 64 KiB moved per 8 bytes passed over.
+ */
+#define FRAMER_BUF	(2 * PROTO_FRAME_MAX)
+
 enum chain { CHAIN_REJECT, CHAIN_ACCEPT, CHAIN_MORE };
 
 int
 proto_framer_init(struct proto_framer *f, unsigned flags)
 {
 	memset(f, 0, sizeof(*f));
-	f->buf = malloc(PROTO_FRAME_MAX);
+	f->buf = malloc(FRAMER_BUF);
 	if (f->buf == NULL) {
 		errno = ENOMEM;
 		return -1;
@@ -80,6 +90,7 @@ compact(struct proto_framer *f)
 	if (f->bstart == 0)
 		return;
 	memmove(f->buf, f->buf + f->bstart, held(f));
+	f->copied += held(f);
 	f->bend -= f->bstart;
 	f->bstart = 0;
 }
@@ -97,7 +108,11 @@ top_up(struct proto_framer *f, size_t want)
 	n = want - held(f);
 	if (n > f->inlen)
 		n = f->inlen;
+	/* No chunk may mean a NULL one: no arithmetic on it. */
+	if (n == 0)
+		return;
 	memcpy(f->buf + f->bend, f->in, n);
+	f->copied += n;
 	f->bend += n;
 	f->in += n;
 	f->inlen -= n;
@@ -117,6 +132,8 @@ drop(struct proto_framer *f, size_t n)
 	f->skipped += k;
 	if (n > f->inlen)
 		n = f->inlen;
+	if (n == 0)
+		return;
 	f->in += n;
 	f->inlen -= n;
 	f->offset += n;
@@ -136,19 +153,31 @@ lost(struct proto_framer *f)
 	}
 	f->state = PROTO_FRAMER_SEARCH;
 	f->lost_at = f->offset;
+	/* The message that failed was in step: keep to its alignment. */
+	f->phase = f->offset & 7;
 	drop(f, 8);
 	return -1;
 }
 
-/* Header and pad of the message at p[0..n), n >= its aligned size. */
-static int
+/*
+ * Header and pad of the message at p[0..n), n >= its aligned size. Every
+ * caller has already refused a length below 16 (frame_size() returned
+ * nonzero), so the view is filled here without proto_msg_view()'s
+ * checks: they cannot fail, and this is the path every message takes
+ * (hence inline).
+ */
+static inline int
 check_frame(const uint8_t *p, uint64_t off, struct proto_msg *m,
     struct proto_error *err)
 {
 	uint32_t total, i;
 
-	if (proto_msg_view(m, p, PROTO_FRAME_MAX, off, err) < 0)
-		return -1;
+	m->bytes = p;
+	m->offset = off;
+	m->linkid = proto_get64(p);
+	m->msgid = proto_get32(p + 8);
+	m->command = proto_get16(p + 12);
+	m->length = proto_get16(p + 14);
 	total = proto_align8(m->length);
 	/* total >= 16: the pad is the tail of the word before total. */
 	if (proto_pad_is_zero(p + total - 8, total - m->length))
@@ -301,21 +330,28 @@ chain_check(const uint8_t *p, size_t n, int last, int full)
 	return CHAIN_ACCEPT;
 }
 
-/* Drop bytes until the window starts at an 8-aligned stream offset. */
+/* Drop bytes until the window starts at an offset of the right phase. */
 static int
 align_window(struct proto_framer *f)
 {
-	size_t want = (size_t)((8 - (f->offset & 7)) & 7);
+	size_t want = (size_t)((f->phase - f->offset) & 7);
 
 	drop(f, want);
-	return (f->offset & 7) == 0;
+	return (f->offset & 7) == f->phase;
 }
 
-/* Out of step: look for the next place where messages start. */
+/*
+ * Out of step: look for the next place where messages start. Each
+ * candidate is judged on the PROTO_FRAME_MAX bytes after it (its window)
+ * or, at the end of the stream, on what is left. Kept out of line:
+ * inlined into proto_framer_next(), its locals would make every message
+ * in step pay for a large stack frame.
+ */
+__attribute__((noinline))
 static int
 search(struct proto_framer *f, struct proto_error *err)
 {
-	size_t c, n, step;
+	size_t c, n, avail, step;
 	enum chain v;
 
 	if (!f->any_offset && !align_window(f)) {
@@ -325,23 +361,31 @@ search(struct proto_framer *f, struct proto_error *err)
 	}
 	step = f->any_offset ? 1 : 8;
 	for (;;) {
-		compact(f);
-		n = PROTO_FRAME_MAX - f->bend;
+		/* Full: what is held is less than a window (see below). */
+		if (f->bend == FRAMER_BUF)
+			compact(f);
+		n = FRAMER_BUF - f->bend;
 		if (n > f->inlen)
 			n = f->inlen;
-		memcpy(f->buf + f->bend, f->in, n);
-		f->bend += n;
-		f->in += n;
-		f->inlen -= n;
+		if (n > 0) {
+			memcpy(f->buf + f->bend, f->in, n);
+			f->copied += n;
+			f->bend += n;
+			f->in += n;
+			f->inlen -= n;
+		}
 
+		/* Stops at the first candidate whose window is not all here. */
 		v = CHAIN_REJECT;
-		for (c = 0; c < f->bend; c += step) {
-			v = chain_check(f->buf + c, f->bend - c, final(f),
-			    c == 0 && f->bend == PROTO_FRAME_MAX);
+		for (c = 0; c < held(f); c += step) {
+			avail = held(f) - c;
+			n = avail < PROTO_FRAME_MAX ? avail : PROTO_FRAME_MAX;
+			v = chain_check(f->buf + f->bstart + c, n,
+			    final(f) && avail == n, avail >= PROTO_FRAME_MAX);
 			if (v != CHAIN_REJECT)
 				break;
 		}
-		drop(f, c < f->bend ? c : f->bend);
+		drop(f, c < held(f) ? c : held(f));
 		if (v == CHAIN_ACCEPT) {
 			f->state = PROTO_FRAMER_RUN;
 			f->any_offset = 0;
@@ -365,6 +409,7 @@ proto_framer_restart(struct proto_framer *f, uint64_t offset,
 	f->bstart = f->bend = 0;
 	f->offset = offset;
 	f->lost_at = offset;
+	f->phase = 0;
 	f->any_offset = how == PROTO_RESTART_SEARCH_ANY;
 	f->state = how == PROTO_RESTART_MESSAGE ? PROTO_FRAMER_RUN :
 	    PROTO_FRAMER_SEARCH;

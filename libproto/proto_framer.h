@@ -4,8 +4,8 @@
  * Feed it chunks of any size, down to one byte; it yields each whole
  * message with its stream offset. A message that lies wholly inside the
  * chunk is yielded in place, without a copy; only a message split across
- * chunks is gathered into the framer's buffer, which never holds more
- * than one maximal message (64 KiB).
+ * chunks is gathered into the framer's buffer: 128 KiB, room for the two
+ * 64 KiB windows a search after a framing error looks through.
  *
  *	proto_framer_feed(f, chunk, n);
  *	while ((r = proto_framer_next(f, &msg, &err)) != 0)
@@ -51,13 +51,17 @@ struct proto_framer {
 				   when nothing is held */
 	const uint8_t *in;	/* the caller's chunk, not owned */
 	size_t inlen;
-	uint8_t *buf;		/* PROTO_FRAME_MAX bytes */
+	uint8_t *buf;		/* 2 * PROTO_FRAME_MAX bytes */
 	size_t bstart;		/* held bytes are buf[bstart..bend) */
 	size_t bend;
 	uint64_t lost_at;	/* SEARCH: where synchronisation was lost */
 	int any_offset;		/* SEARCH: candidates at every byte */
+	uint8_t phase;		/* SEARCH: else at offsets = phase mod 8:
+				   that of the messages before the loss */
 	uint64_t messages;	/* yielded so far */
 	uint64_t skipped;	/* bytes passed over out of step */
+	uint64_t copied;	/* bytes copied or moved in buf: the work a
+				   hostile stream could make grow */
 };
 
 /* 0, or -1 with errno ENOMEM. */

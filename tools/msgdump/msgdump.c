@@ -482,11 +482,9 @@ main(int argc, char **argv)
 	}
 	if (finish_output(&d) < 0)
 		rc = -1;
+	rc = rc < 0 ? 2 : track_saw_malformed(d.track) ? 1 : 0;
 	input_close(d.in);
-	free(filter);
-	if (rc < 0)
-		return 2;
-	rc = track_saw_malformed(d.track) ? 1 : 0;
 	track_free(d.track);
+	free(filter);
 	return rc;
 }
