@@ -29,7 +29,8 @@
 #   BENCH_PASSES    passes over the data stream in one run (8): cat reads
 #                   a page-cached GB in ~0.15 s, too short to time well
 #   BENCH_CHUNKS    the decoder's read sizes ("262144 1048576")
-#   BENCH_WORKLOADS which workloads, in order ("small data")
+#   BENCH_PRINT     messages in the capture of the print workload (1000000)
+#   BENCH_WORKLOADS which workloads, in order ("small data print")
 #   BENCH_RECORD    1: also put the report into bench/RESULTS.md, between
 #                   its "run.sh" marker lines
 #   CC              compiler (cc)
@@ -52,7 +53,8 @@ SMALL_N=${BENCH_SMALL:-20000000}
 DATA_N=${BENCH_DATA:-32768}
 PASSES=${BENCH_PASSES:-8}
 CHUNKS=${BENCH_CHUNKS:-262144 1048576}
-WORKLOADS=${BENCH_WORKLOADS:-small data}
+PRINT_N=${BENCH_PRINT:-1000000}
+WORKLOADS=${BENCH_WORKLOADS:-small data print}
 CC=${CC:-cc}
 
 # Targets from the issue.
@@ -64,6 +66,7 @@ cd "$TOP"
 OUT=$B/bench
 BIN=$OUT/bench_decode
 TABLE=$OUT/table.txt
+TABLE2=$OUT/table-print.txt
 REPORT=$OUT/RESULTS.md
 
 die() {
@@ -256,6 +259,45 @@ workload_data() {
 	done
 }
 
+# Printing: the one-line summary of every message of a capture, beside
+# tcpdump printing its one line per packet of the same capture. The
+# capture holds the small-message mix, one message per TCP segment
+# (msgdump -w writes it from a raw stream).
+run_tcpdump() {
+	timeit "$1" tcpdump -nn -r "$pcap" >/dev/null 2>&1
+}
+
+run_msgdump() {
+	timeit "$1" "$B/bin/msgdump" -r "$pcap" >/dev/null
+}
+
+workload_print() {
+	raw=$OUT/print.bin
+	pcap=$OUT/print.pcap
+	command -v tcpdump >/dev/null || die "print: tcpdump is not installed"
+	[ -x "$B/bin/msgdump" ] || die "print: no $B/bin/msgdump: make first"
+	gen small "$PRINT_N" "$raw"
+	if [ ! -s "$pcap" ] || [ "$raw" -nt "$pcap" ]; then
+		"$B/bin/msgdump" -r "$raw" -w "$pcap" ||
+		    die "print: msgdump -w failed"
+	fi
+	warm "$pcap"
+	measure print run_tcpdump run_msgdump
+	lines=$("$B/bin/msgdump" -r "$pcap" | wc -l)
+	[ "$lines" -eq "$PRINT_N" ] ||
+	    die "print: msgdump printed $lines lines, want $PRINT_N"
+	awk -v m="$PRINT_N" -v tc="$base_cpu" -v td="$subj_cpu" \
+	    -v rw="$wall_ratio" -v rmed="$ratio_med" -v tw="$subj_wall" \
+	    'BEGIN {
+		r = tc / td
+		verdict = r > 1 ? "PASS" : "MISS"
+		printf "| summary lines | %.0f | %.2f | %.2f | %.2f | %.2fM |" \
+		    " %.2f | %.2f | %.2fM | faster than tcpdump | %s |\n",
+		    m, tc, td, r, m / td / 1e6, rmed, rw, m / tw / 1e6,
+		    verdict
+	}' | tee -a "$TABLE2"
+}
+
 # --- main -----------------------------------------------------------------
 
 build
@@ -273,6 +315,12 @@ lack=$(check_room "$need")
 	    "ratio (wall) | msgs/s (wall) | target | result |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } | tee "$TABLE"
+{
+	echo "| workload | messages | tcpdump cpu s | msgdump cpu s |" \
+	    "ratio | msgs/s | ratio (median) | ratio (wall) |" \
+	    "msgs/s (wall) | target | result |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+} > "$TABLE2"
 for w in $WORKLOADS; do
 	"workload_$w"
 done
@@ -295,6 +343,14 @@ done
 	    "(wall): over the least wall times instead; GB = 1e9 bytes"
 	echo
 	cat "$TABLE"
+	if grep -q '^| summary' "$TABLE2"; then
+		echo
+		echo "Printing, \`tcpdump -nn -r CAPTURE >/dev/null\` against" \
+		    "\`msgdump -r CAPTURE >/dev/null\` on $PRINT_N messages," \
+		    "one a TCP segment; ratio = tcpdump CPU time / msgdump's:"
+		echo
+		cat "$TABLE2"
+	fi
 } > "$REPORT"
 echo "bench: report in $REPORT" >&2
 
