@@ -104,6 +104,17 @@ hexval(int c)
 	return -1;
 }
 
+/* The byte two hex digits at s spell, or -1. */
+static int
+hexpair(const char *s)
+{
+	int hi = hexval((unsigned char)s[0]), lo = hexval((unsigned char)s[1]);
+
+	if (hi < 0 || lo < 0)
+		return -1;
+	return hi << 4 | lo;
+}
+
 static int
 scratch_put(struct parse *ps, uint8_t c)
 {
@@ -154,7 +165,7 @@ static int
 lex_escape(struct parse *ps)
 {
 	struct notation_parser *p = ps->p;
-	int hi, lo;
+	int b;
 	char c;
 
 	if (p->pos >= p->len)
@@ -171,14 +182,11 @@ lex_escape(struct parse *ps)
 	case '"':
 		return scratch_put(ps, (uint8_t)c);
 	case 'x':
-		if (p->pos + 2 > p->len)
-			return fail(ps, "\\x needs two hex digits");
-		hi = hexval((unsigned char)p->text[p->pos]);
-		lo = hexval((unsigned char)p->text[p->pos + 1]);
-		if (hi < 0 || lo < 0)
+		if (p->pos + 2 > p->len ||
+		    (b = hexpair(p->text + p->pos)) < 0)
 			return fail(ps, "\\x needs two hex digits");
 		p->pos += 2;
-		return scratch_put(ps, (uint8_t)(hi << 4 | lo));
+		return scratch_put(ps, (uint8_t)b);
 	default:
 		return fail(ps, "unknown escape \\%c", c);
 	}
@@ -215,7 +223,7 @@ static int
 lex_hex(struct parse *ps)
 {
 	struct notation_parser *p = ps->p;
-	int hi, lo;
+	int b;
 
 	p->pos += 2;
 	p->scratch_len = 0;
@@ -226,11 +234,10 @@ lex_hex(struct parse *ps)
 			break;
 		if (p->pos + 1 >= p->len || p->text[p->pos + 1] == '\'')
 			return fail_at(ps, p->pos, "odd number of hex digits");
-		hi = hexval((unsigned char)p->text[p->pos]);
-		lo = hexval((unsigned char)p->text[p->pos + 1]);
-		if (hi < 0 || lo < 0)
+		b = hexpair(p->text + p->pos);
+		if (b < 0)
 			return fail_at(ps, p->pos, "bad hex digit in x'...'");
-		if (scratch_put(ps, (uint8_t)(hi << 4 | lo)) < 0)
+		if (scratch_put(ps, (uint8_t)b) < 0)
 			return -1;
 		p->pos += 2;
 	}

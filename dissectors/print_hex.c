@@ -6,23 +6,21 @@
 #include <stdio.h>
 
 #include "printer.h"
+#include "value.h"
 
 #define HEX_ROW	16
 
 static void
 hex_row(FILE *f, const uint8_t *p, size_t off, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
 	fprintf(f, "\t0x%04zx:  ", off);
 	for (i = 0; i < HEX_ROW; i++) {
-		if (i < n) {
-			putc_unlocked(digits[p[i] >> 4], f);
-			putc_unlocked(digits[p[i] & 15], f);
-		} else {
+		if (i < n)
+			value_put_hexbytes(f, p + i, 1);
+		else
 			fputs_unlocked("  ", f);
-		}
 		if (i % 2 == 1)
 			putc_unlocked(' ', f);
 	}

@@ -20,7 +20,6 @@
 static void
 json_string(FILE *f, const uint8_t *s, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
 	putc_unlocked('"', f);
@@ -29,8 +28,8 @@ json_string(FILE *f, const uint8_t *s, size_t n)
 			putc_unlocked('\\', f);
 			putc_unlocked(s[i], f);
 		} else if (s[i] < 0x20 || s[i] == 0x7f) {
-			fprintf(f, "\\u00%c%c", digits[s[i] >> 4],
-			    digits[s[i] & 15]);
+			fputs_unlocked("\\u00", f);
+			value_put_hexbytes(f, s + i, 1);
 		} else {
 			putc_unlocked(s[i], f);
 		}
@@ -47,14 +46,8 @@ json_cstr(FILE *f, const char *s)
 static void
 json_hex(FILE *f, const uint8_t *p, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
 	putc_unlocked('"', f);
-	for (i = 0; i < n; i++) {
-		putc_unlocked(digits[p[i] >> 4], f);
-		putc_unlocked(digits[p[i] & 15], f);
-	}
+	value_put_hexbytes(f, p, n);
 	putc_unlocked('"', f);
 }
 

@@ -97,35 +97,39 @@ value_put_u64(FILE *f, uint64_t v)
 	fwrite_unlocked(p, 1, (size_t)(buf + sizeof(buf) - p), f);
 }
 
-void
-value_put_hex(FILE *f, uint64_t v)
-{
-	static const char digits[] = "0123456789abcdef";
-	char buf[20];
-	char *p = buf + sizeof(buf);
+static const char hexdigits[] = "0123456789abcdef";
 
-	do {
-		*--p = digits[v & 15];
-		v >>= 4;
-	} while (v != 0);
-	*--p = 'x';
-	*--p = '0';
-	fwrite_unlocked(p, 1, (size_t)(buf + sizeof(buf) - p), f);
-}
-
+/* 0x1f or 0o17: `bits` 4 or 3 a digit, `mark` the letter after 0. */
 static void
-put_octal(FILE *f, uint64_t v)
+put_radix(FILE *f, uint64_t v, unsigned bits, char mark)
 {
 	char buf[28];
 	char *p = buf + sizeof(buf);
 
 	do {
-		*--p = (char)('0' + (v & 7));
-		v >>= 3;
+		*--p = hexdigits[v & ((1u << bits) - 1)];
+		v >>= bits;
 	} while (v != 0);
-	*--p = 'o';
+	*--p = mark;
 	*--p = '0';
 	fwrite_unlocked(p, 1, (size_t)(buf + sizeof(buf) - p), f);
+}
+
+void
+value_put_hex(FILE *f, uint64_t v)
+{
+	put_radix(f, v, 4, 'x');
+}
+
+void
+value_put_hexbytes(FILE *f, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		putc_unlocked(hexdigits[p[i] >> 4], f);
+		putc_unlocked(hexdigits[p[i] & 15], f);
+	}
 }
 
 void
@@ -187,7 +191,7 @@ value_uint(FILE *f, const struct schema_item *si, uint64_t v, unsigned flags)
 		value_put_hex(f, v);
 		return;
 	case FMT_OCTAL:
-		put_octal(f, v);
+		put_radix(f, v, 3, 'o');
 		return;
 	case FMT_BITS:
 		if (flags & VALUE_NUMERIC)
@@ -234,7 +238,6 @@ value_int(FILE *f, const struct schema_item *si, int64_t v, unsigned flags)
 void
 value_string(FILE *f, const uint8_t *s, size_t n, size_t max)
 {
-	static const char digits[] = "0123456789abcdef";
 	size_t i, end = (max != 0 && n > max) ? max : n;
 	uint8_t c;
 
@@ -255,8 +258,7 @@ value_string(FILE *f, const uint8_t *s, size_t n, size_t max)
 		} else {
 			putc_unlocked('\\', f);
 			putc_unlocked('x', f);
-			putc_unlocked(digits[c >> 4], f);
-			putc_unlocked(digits[c & 15], f);
+			value_put_hexbytes(f, &c, 1);
 		}
 	}
 	putc_unlocked('"', f);
@@ -267,14 +269,8 @@ value_string(FILE *f, const uint8_t *s, size_t n, size_t max)
 void
 value_hex(FILE *f, const uint8_t *p, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
 	fputs_unlocked("x'", f);
-	for (i = 0; i < n; i++) {
-		putc_unlocked(digits[p[i] >> 4], f);
-		putc_unlocked(digits[p[i] & 15], f);
-	}
+	value_put_hexbytes(f, p, n);
 	putc_unlocked('\'', f);
 }
 

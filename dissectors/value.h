@@ -57,6 +57,8 @@ void value_raw(FILE *f, const struct proto_item *it);
 /* Decimal and hex without printf: the printers' hot path. */
 void value_put_u64(FILE *f, uint64_t v);
 void value_put_hex(FILE *f, uint64_t v);
+/* Two hex digits a byte, nothing around them. */
+void value_put_hexbytes(FILE *f, const uint8_t *p, size_t n);
 /* 2026-11-21T12:00:00.123456789Z */
 void value_put_time(FILE *f, int64_t ns);
 

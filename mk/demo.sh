@@ -25,7 +25,7 @@ say "one message as a tree, with its bytes:  msgdump -v -X -c 1"
 TZ=UTC "$dump" -r "$tmp/session.pcap" -v -X -c 1 -t
 say "the same as JSON, for jq:  msgdump -j -c 1 | jq -c '.items[].name'"
 "$dump" -r "$tmp/session.pcap" -j -c 1 | jq -c '[.items[].name]'
-say "as text that msginject reads back:  msgdump -m -c 4"
+say "as text that reads back into the same bytes:  msgdump -m -c 4"
 "$dump" -r "$tmp/session.pcap" -m -c 4
 say "transactions, latency, unanswered commands:  msgdump -q"
 "$dump" -r "$tmp/session.pcap" -q

@@ -42,6 +42,7 @@
 
 #include "libproto/proto_framer.h"
 #include "libproto/proto_wire.h"
+#include "tools/lib/bytes.h"
 #include "tools/lib/pcapout.h"
 #include "tools/lib/tcpreasm.h"
 
@@ -363,29 +364,6 @@ plan_build(struct plan *pl, const struct opts *o, struct stream s[2])
 /* --- writing ------------------------------------------------------------------ */
 
 static void
-put32(uint8_t *p, uint32_t v, int swapped)
-{
-	if (swapped)
-		v = __builtin_bswap32(v);
-	memcpy(p, &v, 4);
-}
-
-static void
-put16(uint8_t *p, uint16_t v, int swapped)
-{
-	if (swapped)
-		v = __builtin_bswap16(v);
-	memcpy(p, &v, 2);
-}
-
-static void
-put16be(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
 out(struct writer *w, const void *p, size_t n)
 {
 	if (fwrite(p, 1, n, w->fp) != n)
@@ -400,28 +378,28 @@ pcapng_header(struct writer *w)
 	uint8_t b[64];
 	size_t idb = o->nano ? 32 : 20;
 
-	put32(b, 0x0a0d0d0a, sw);		/* SHB */
-	put32(b + 4, 28, sw);
-	put32(b + 8, 0x1a2b3c4d, sw);
-	put16(b + 12, 1, sw);
-	put16(b + 14, 0, sw);
-	put32(b + 16, 0xffffffffu, sw);		/* section length unknown */
-	put32(b + 20, 0xffffffffu, sw);
-	put32(b + 24, 28, sw);
+	host_put32(b, 0x0a0d0d0a, sw);		/* SHB */
+	host_put32(b + 4, 28, sw);
+	host_put32(b + 8, 0x1a2b3c4d, sw);
+	host_put16(b + 12, 1, sw);
+	host_put16(b + 14, 0, sw);
+	host_put32(b + 16, 0xffffffffu, sw);		/* section length unknown */
+	host_put32(b + 20, 0xffffffffu, sw);
+	host_put32(b + 24, 28, sw);
 	out(w, b, 28);
-	put32(b, 1, sw);			/* IDB */
-	put32(b + 4, (uint32_t)idb, sw);
-	put16(b + 8, (uint16_t)linktypes[o->lt].number, sw);
-	put16(b + 10, 0, sw);
-	put32(b + 12, o->snaplen, sw);
+	host_put32(b, 1, sw);			/* IDB */
+	host_put32(b + 4, (uint32_t)idb, sw);
+	host_put16(b + 8, (uint16_t)linktypes[o->lt].number, sw);
+	host_put16(b + 10, 0, sw);
+	host_put32(b + 12, o->snaplen, sw);
 	if (o->nano) {				/* if_tsresol = 9 */
-		put16(b + 16, 9, sw);
-		put16(b + 18, 1, sw);
+		host_put16(b + 16, 9, sw);
+		host_put16(b + 18, 1, sw);
 		memset(b + 20, 0, 4);
 		b[20] = 9;
-		put32(b + 24, 0, sw);		/* opt_endofopt */
+		host_put32(b + 24, 0, sw);		/* opt_endofopt */
 	}
-	put32(b + idb - 4, (uint32_t)idb, sw);
+	host_put32(b + idb - 4, (uint32_t)idb, sw);
 	out(w, b, idb);
 }
 
@@ -467,17 +445,17 @@ record_cut(struct writer *w, size_t len, size_t cap_want)
 		uint32_t padded = (cap + 3) & ~3u;
 		uint32_t total = 32 + padded;
 
-		put32(h, 6, o->swapped);		/* EPB */
-		put32(h + 4, total, o->swapped);
-		put32(h + 8, 0, o->swapped);		/* interface */
-		put32(h + 12, (uint32_t)(t >> 32), o->swapped);
-		put32(h + 16, (uint32_t)t, o->swapped);
-		put32(h + 20, cap, o->swapped);
-		put32(h + 24, (uint32_t)len, o->swapped);
+		host_put32(h, 6, o->swapped);		/* EPB */
+		host_put32(h + 4, total, o->swapped);
+		host_put32(h + 8, 0, o->swapped);		/* interface */
+		host_put32(h + 12, (uint32_t)(t >> 32), o->swapped);
+		host_put32(h + 16, (uint32_t)t, o->swapped);
+		host_put32(h + 20, cap, o->swapped);
+		host_put32(h + 24, (uint32_t)len, o->swapped);
 		out(w, h, 28);
 		out(w, w->buf, cap);
 		out(w, pad, padded - cap);
-		put32(h, total, o->swapped);
+		host_put32(h, total, o->swapped);
 		out(w, h, 4);
 	}
 }
@@ -514,28 +492,28 @@ link_header(struct writer *w, int dir, int v6)
 			return 14;
 		}
 		pcapout_put_ether(b, macs[!dir], macs[dir], 0x8100);
-		put16be(b + 14, 100);		/* VLAN id */
-		put16be(b + 16, et);
+		net_put16(b + 14, 100);		/* VLAN id */
+		net_put16(b + 16, et);
 		return 18;
 	case LT_SLL:
 		memset(b, 0, 16);
-		put16be(b, dir ? 0 : 4);	/* to us / outgoing */
-		put16be(b + 2, 1);		/* ARPHRD_ETHER */
-		put16be(b + 4, 6);
+		net_put16(b, dir ? 0 : 4);	/* to us / outgoing */
+		net_put16(b + 2, 1);		/* ARPHRD_ETHER */
+		net_put16(b + 4, 6);
 		memcpy(b + 6, macs[dir], 6);
-		put16be(b + 14, et);
+		net_put16(b + 14, et);
 		return 16;
 	case LT_SLL2:
 		memset(b, 0, 20);
-		put16be(b, et);
+		net_put16(b, et);
 		b[7] = 1;			/* interface index */
-		put16be(b + 8, 1);
+		net_put16(b + 8, 1);
 		b[10] = dir ? 0 : 4;
 		b[11] = 6;
 		memcpy(b + 12, macs[dir], 6);
 		return 20;
 	case LT_NULL:				/* the writer's byte order */
-		put32(b, v6 ? 24 : 2, o->swapped);
+		host_put32(b, v6 ? 24 : 2, o->swapped);
 		return 4;
 	case LT_LOOP:
 		b[0] = b[1] = b[2] = 0;
@@ -555,7 +533,7 @@ ip_checksum(uint8_t *ip)
 	if (hl < 20)
 		hl = 20;	/* a deliberately bad length: any sum will do */
 	ip[10] = ip[11] = 0;
-	put16be(ip + 10, pcapout_csum_fold(pcapout_csum_add(0, ip, hl)));
+	net_put16(ip + 10, pcapout_csum_fold(pcapout_csum_add(0, ip, hl)));
 }
 
 /* Turn the IPv4/TCP packet at ip (n bytes) into a UDP datagram. */
@@ -563,8 +541,8 @@ static void
 make_udp(uint8_t *ip, size_t n)
 {
 	ip[9] = 17;
-	put16be(ip + 24, (uint16_t)(n - 20));	/* UDP length */
-	put16be(ip + 26, 0);			/* no checksum */
+	net_put16(ip + 24, (uint16_t)(n - 20));	/* UDP length */
+	net_put16(ip + 26, 0);			/* no checksum */
 }
 
 /*
@@ -588,13 +566,13 @@ add_ip_options(uint8_t *ip, size_t n, int v6)
 		memmove(ip + 24, ip + 20, n - 20);
 		memcpy(ip + 20, opt4, sizeof(opt4));
 		ip[0] = 0x46;
-		put16be(ip + 2, (uint16_t)(n + 4));
+		net_put16(ip + 2, (uint16_t)(n + 4));
 		ip_checksum(ip);
 		return n + 4;
 	}
 	memmove(ip + 72, ip + 40, n - 40);
 	memcpy(ip + 40, ext6, sizeof(ext6));
-	put16be(ip + 4, (uint16_t)(n - 40 + 32));
+	net_put16(ip + 4, (uint16_t)(n - 40 + 32));
 	ip[6] = 0;	/* hop-by-hop first */
 	return n + 32;
 }
@@ -649,13 +627,13 @@ set_ethertype(struct writer *w, uint16_t et)
 {
 	switch (w->o->lt) {
 	case LT_EN10MB:
-		put16be(w->buf + (w->o->vlan ? 16 : 12), et);
+		net_put16(w->buf + (w->o->vlan ? 16 : 12), et);
 		break;
 	case LT_SLL:
-		put16be(w->buf + 14, et);
+		net_put16(w->buf + 14, et);
 		break;
 	case LT_SLL2:
-		put16be(w->buf, et);
+		net_put16(w->buf, et);
 		break;
 	default:
 		break;
@@ -703,7 +681,7 @@ write_noise(struct writer *w, uint64_t client_off, unsigned kind)
 		n = 28;
 		break;
 	case 1:		/* a later fragment */
-		put16be(ip + 6, 0x2000 | 100);
+		net_put16(ip + 6, 0x2000 | 100);
 		break;
 	case 2:		/* IPv4 header length 12 */
 		ip[0] = 0x43;
@@ -711,10 +689,10 @@ write_noise(struct writer *w, uint64_t client_off, unsigned kind)
 	case 3:		/* TCP data offset past the segment */
 		ip[20 + 12] = 0xf0;
 		n = 20 + 20 + 20;
-		put16be(ip + 2, (uint16_t)n);
+		net_put16(ip + 2, (uint16_t)n);
 		break;
 	case 4:		/* IPv4 total length past the frame */
-		put16be(ip + 2, 1500);
+		net_put16(ip + 2, 1500);
 		break;
 	case 5:		/* cut inside the TCP header by the capture */
 		record_cut(w, lh + n, lh + 30);

@@ -20,7 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "errbuf.h"
 #include "input.h"
+#include "libproto/proto_wire.h"
 
 #define SNIFF_LEN	4
 #define NAME_MAX_LEN	256
@@ -88,37 +91,13 @@ struct frame {
 	char why[INPUT_REASON_MAX - 16];	/* room for "truncated: " */
 };
 
-static uint16_t
-be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[1] << 8 | p[0];
-}
-
 static void
 seterr(struct input *in, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	n = snprintf(in->err, sizeof(in->err), "%s: ", in->name);
-	if (n < 0 || (size_t)n >= sizeof(in->err))
-		return;
 	va_start(ap, fmt);
-	vsnprintf(in->err + n, sizeof(in->err) - (size_t)n, fmt, ap);
+	errbuf_vset(in->err, sizeof(in->err), in->name, fmt, ap);
 	va_end(ap);
 }
 
@@ -449,10 +428,10 @@ decode_tcp(struct frame *f, const uint8_t *t, size_t cap, size_t wire,
 	if (doff > cap)
 		return verdict(f, V_TRUNCATED, "TCP options cut at %zu bytes",
 		    cap);
-	seg->sport = be16(t);
-	seg->dport = be16(t + 2);
-	seg->seq = be32(t + 4);
-	seg->ack = be32(t + 8);
+	seg->sport = net_get16(t);
+	seg->dport = net_get16(t + 2);
+	seg->seq = net_get32(t + 4);
+	seg->ack = net_get32(t + 8);
 	seg->flags = t[13];
 	seg->payload = t + doff;
 	seg->caplen = (uint32_t)(cap - doff);
@@ -487,7 +466,7 @@ decode_ipv4(struct frame *f, size_t off, struct tcp_segment *seg)
 	if (ip[0] >> 4 != 4)
 		return verdict(f, V_MALFORMED, "IPv4 version %u", ip[0] >> 4);
 	hl = (size_t)(ip[0] & 0x0f) * 4;
-	tot = be16(ip + 2);
+	tot = net_get16(ip + 2);
 	if (tot == 0)
 		tot = wire;	/* segmentation offload: see input.h */
 	if (hl < 20)
@@ -503,7 +482,7 @@ decode_ipv4(struct frame *f, size_t off, struct tcp_segment *seg)
 	if (hl > cap)
 		return verdict(f, V_TRUNCATED, "IPv4 options cut at %zu bytes",
 		    cap);
-	if ((be16(ip + 6) & 0x1fff) != 0)
+	if ((net_get16(ip + 6) & 0x1fff) != 0)
 		return V_FRAGMENT;
 	if (ip[9] != IPPROTO_TCP)
 		return V_OTHER;
@@ -545,7 +524,7 @@ ipv6_walk(struct frame *f, const uint8_t *ip, size_t cap, size_t end,
 			return verdict(f, V_TRUNCATED, "IPv6 extension header "
 			    "%u cut", *nh);
 		if (*nh == IPPROTO_FRAGMENT) {
-			if ((be16(ip + *pos + 2) & 0xfff8) != 0)
+			if ((net_get16(ip + *pos + 2) & 0xfff8) != 0)
 				return V_FRAGMENT;
 			len = 8;
 		} else if (*nh == IPPROTO_AH)
@@ -575,7 +554,7 @@ decode_ipv6(struct frame *f, size_t off, struct tcp_segment *seg)
 		return v;
 	if (ip[0] >> 4 != 6)
 		return verdict(f, V_MALFORMED, "IPv6 version %u", ip[0] >> 4);
-	plen = be16(ip + 4);
+	plen = net_get16(ip + 4);
 	if (plen == 0)
 		plen = wire - 40;	/* jumbogram or offload */
 	if (40 + plen > wire)
@@ -642,14 +621,14 @@ link_ethernet(struct frame *f, size_t *off, enum net *net)
 
 	if (f->cap < 14)
 		return link_short(f, "Ethernet", 14);
-	type = be16(f->p + 12);
+	type = net_get16(f->p + 12);
 	*off = 14;
 	for (tags = 0; tags < VLAN_MAX; tags++) {
 		if (type != 0x8100 && type != 0x88a8 && type != 0x9100)
 			break;
 		if (f->cap < *off + 4)
 			return link_short(f, "802.1Q", *off + 4);
-		type = be16(f->p + *off + 2);
+		type = net_get16(f->p + *off + 2);
 		*off += 4;
 	}
 	*net = ethertype_net(type);
@@ -670,13 +649,13 @@ decode_link(struct frame *f, int dlt, size_t *off, enum net *net)
 		if (f->cap < 16)
 			return link_short(f, "Linux cooked", 16);
 		*off = 16;
-		*net = ethertype_net(be16(f->p + 14));
+		*net = ethertype_net(net_get16(f->p + 14));
 		return V_TCP;
 	case LINKTYPE_LINUX_SLL2:
 		if (f->cap < 20)
 			return link_short(f, "Linux cooked v2", 20);
 		*off = 20;
-		*net = ethertype_net(be16(f->p));
+		*net = ethertype_net(net_get16(f->p));
 		return V_TCP;
 	case DLT_NULL:
 	case LINKTYPE_LOOP:
@@ -684,9 +663,9 @@ decode_link(struct frame *f, int dlt, size_t *off, enum net *net)
 			return link_short(f, "loopback", 4);
 		*off = 4;
 		/* DLT_NULL is in the capturing host's order: try both. */
-		*net = null_net(be32(f->p));
+		*net = null_net(net_get32(f->p));
 		if (*net == NET_OTHER && dlt == DLT_NULL)
-			*net = null_net(le32(f->p));
+			*net = null_net(proto_get32(f->p));
 		return V_TCP;
 	case LINKTYPE_IPV4:
 		*off = 0;

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "errbuf.h"
 #include "pcapout.h"
 #include "tcpreasm.h"
 
@@ -51,37 +53,6 @@ static const uint8_t mac_of[2][6] = {
 
 /* --- synthesis ----------------------------------------------------------- */
 
-static void
-put16be(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32be(uint8_t *p, uint32_t v)
-{
-	put16be(p, (uint16_t)(v >> 16));
-	put16be(p + 2, (uint16_t)v);
-}
-
-/* Host order, or the opposite one. */
-static void
-put32h(uint8_t *p, uint32_t v, int swapped)
-{
-	if (swapped)
-		v = __builtin_bswap32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void
-put16h(uint8_t *p, uint16_t v, int swapped)
-{
-	if (swapped)
-		v = __builtin_bswap16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 /*
  * Pieces may be added one after another as long as every piece but the
  * last has an even length (16-bit words must not straddle pieces).
@@ -115,14 +86,14 @@ put_ipv4(uint8_t *ip, const struct pcapout_seg *s, size_t tcplen)
 {
 	memset(ip, 0, 20);
 	ip[0] = 0x45;
-	put16be(ip + 2, (uint16_t)(20 + tcplen));
-	put16be(ip + 4, s->ipid);
-	put16be(ip + 6, 0x4000);	/* don't fragment */
+	net_put16(ip + 2, (uint16_t)(20 + tcplen));
+	net_put16(ip + 4, s->ipid);
+	net_put16(ip + 6, 0x4000);	/* don't fragment */
 	ip[8] = 64;
 	ip[9] = IPPROTO_TCP;
 	memcpy(ip + 12, s->src, 4);
 	memcpy(ip + 16, s->dst, 4);
-	put16be(ip + 10, pcapout_csum_fold(pcapout_csum_add(0, ip, 20)));
+	net_put16(ip + 10, pcapout_csum_fold(pcapout_csum_add(0, ip, 20)));
 	return 20;
 }
 
@@ -131,7 +102,7 @@ put_ipv6(uint8_t *ip, const struct pcapout_seg *s, size_t tcplen)
 {
 	memset(ip, 0, 40);
 	ip[0] = 0x60;
-	put16be(ip + 4, (uint16_t)tcplen);
+	net_put16(ip + 4, (uint16_t)tcplen);
 	ip[6] = IPPROTO_TCP;
 	ip[7] = 64;
 	memcpy(ip + 8, s->src, 16);
@@ -150,7 +121,7 @@ pseudo_sum(const struct pcapout_seg *s, size_t tcplen)
 	sum = pcapout_csum_add(0, s->src, alen);
 	sum = pcapout_csum_add(sum, s->dst, alen);
 	memset(tail, 0, sizeof(tail));
-	put32be(tail, (uint32_t)tcplen);
+	net_put32(tail, (uint32_t)tcplen);
 	tail[7] = IPPROTO_TCP;
 	return pcapout_csum_add(sum, tail, sizeof(tail));
 }
@@ -163,20 +134,20 @@ put_tcp(uint8_t *t, const struct pcapout_seg *s, const void *payload,
 	uint32_t sum;
 
 	memset(t, 0, 20);
-	put16be(t, s->sport);
-	put16be(t + 2, s->dport);
-	put32be(t + 4, s->seq);
-	put32be(t + 8, s->ack);
+	net_put16(t, s->sport);
+	net_put16(t + 2, s->dport);
+	net_put32(t + 4, s->seq);
+	net_put32(t + 8, s->ack);
 	t[12] = (uint8_t)(hl / 4 << 4);
 	t[13] = s->flags;
-	put16be(t + 14, 65535);
+	net_put16(t + 14, 65535);
 	if (s->tcpoptlen > 0)
 		memcpy(t + 20, s->tcpopt, s->tcpoptlen);
 	if (n > 0)
 		memcpy(t + hl, payload, n);
 	sum = pseudo_sum(s, hl + n);
 	sum = pcapout_csum_add(sum, t, hl + n);
-	put16be(t + 16, pcapout_csum_fold(sum));
+	net_put16(t + 16, pcapout_csum_fold(sum));
 }
 
 size_t
@@ -208,20 +179,20 @@ pcapout_put_ether(uint8_t *buf, const uint8_t dst[6], const uint8_t src[6],
 {
 	memcpy(buf, dst, 6);
 	memcpy(buf + 6, src, 6);
-	put16be(buf + 12, ethertype);
+	net_put16(buf + 12, ethertype);
 }
 
 void
 pcapout_put_filehdr(uint8_t *buf, uint32_t linktype, uint32_t snaplen,
     int nano, int swapped)
 {
-	put32h(buf, nano ? 0xa1b23c4du : 0xa1b2c3d4u, swapped);
-	put16h(buf + 4, 2, swapped);
-	put16h(buf + 6, 4, swapped);
-	put32h(buf + 8, 0, swapped);		/* thiszone */
-	put32h(buf + 12, 0, swapped);		/* sigfigs */
-	put32h(buf + 16, snaplen, swapped);
-	put32h(buf + 20, linktype, swapped);
+	host_put32(buf, nano ? 0xa1b23c4du : 0xa1b2c3d4u, swapped);
+	host_put16(buf + 4, 2, swapped);
+	host_put16(buf + 6, 4, swapped);
+	host_put32(buf + 8, 0, swapped);		/* thiszone */
+	host_put32(buf + 12, 0, swapped);		/* sigfigs */
+	host_put32(buf + 16, snaplen, swapped);
+	host_put32(buf + 20, linktype, swapped);
 }
 
 void
@@ -230,10 +201,10 @@ pcapout_put_rechdr(uint8_t *buf, const struct timespec *ts, uint32_t caplen,
 {
 	uint32_t frac = (uint32_t)(nano ? ts->tv_nsec : ts->tv_nsec / 1000);
 
-	put32h(buf, (uint32_t)ts->tv_sec, swapped);
-	put32h(buf + 4, frac, swapped);
-	put32h(buf + 8, caplen, swapped);
-	put32h(buf + 12, wirelen, swapped);
+	host_put32(buf, (uint32_t)ts->tv_sec, swapped);
+	host_put32(buf + 4, frac, swapped);
+	host_put32(buf + 8, caplen, swapped);
+	host_put32(buf + 12, wirelen, swapped);
 }
 
 void
@@ -257,16 +228,12 @@ static void
 fail(struct pcapout *po, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	if (po->failed)
 		return;
 	po->failed = 1;
-	n = snprintf(po->err, sizeof(po->err), "%s: ", po->name);
-	if (n < 0 || (size_t)n >= sizeof(po->err))
-		return;
 	va_start(ap, fmt);
-	vsnprintf(po->err + n, sizeof(po->err) - (size_t)n, fmt, ap);
+	errbuf_vset(po->err, sizeof(po->err), po->name, fmt, ap);
 	va_end(ap);
 }
 
