@@ -4,9 +4,7 @@
  * Outstanding commands live in a per-connection open-addressing hash
  * table keyed by (direction, link, msgid), with backward-shift deletion
  * so no tombstones pile up over a long capture. Latencies go into a
- * log-linear histogram: 16 steps per power of two, about 6% precision,
- * fixed size whatever the capture holds; the first HIST_EXACT are also
- * kept as they are, so a small capture gets exact percentiles.
+ * histogram of fixed size (histo.h).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,20 +13,10 @@
 
 #include "proto_numbers.h"
 #include "schema.h"
+#include "histo.h"
 #include "track.h"
 
-#define HIST_SUB	16		/* steps per power of two */
-#define HIST_POW	48		/* up to 2^48 ns, about 3 days */
-#define HIST_BUCKETS	(HIST_POW * HIST_SUB)
-#define HIST_EXACT	256		/* samples kept exactly */
 #define COMMANDS	(PROTO_COMMAND_MASK + 1u)
-
-struct histo {
-	uint64_t count;
-	uint64_t min, max;
-	uint32_t bucket[HIST_BUCKETS];
-	uint64_t exact[HIST_EXACT];
-};
 
 struct cmd_stats {
 	uint64_t commands;	/* requests seen */
@@ -38,7 +26,7 @@ struct cmd_stats {
 	uint64_t malformed;
 	uint64_t unanswered;
 	uint64_t orphans;	/* replies to no command seen */
-	struct histo latency;
+	struct histo latency;	/* command to final reply */
 };
 
 struct pending {
@@ -103,79 +91,6 @@ stats_for(struct track *t, uint16_t command)
 	if (*s == NULL)
 		*s = calloc(1, sizeof(**s));
 	return *s;
-}
-
-static size_t
-hist_index(uint64_t v)
-{
-	unsigned pow;
-
-	if (v < HIST_SUB)
-		return (size_t)v;
-	pow = 63u - (unsigned)__builtin_clzll(v);	/* v >= 16: pow >= 4 */
-	if (pow >= HIST_POW)
-		return HIST_BUCKETS - 1;
-	/* The HIST_SUB steps between 2^pow and 2^(pow+1). */
-	return (size_t)(pow - 3) * HIST_SUB +
-	    (size_t)((v >> (pow - 4)) & (HIST_SUB - 1));
-}
-
-/* The largest value a bucket holds: percentiles err on the high side. */
-static uint64_t
-hist_value(size_t i)
-{
-	unsigned pow;
-
-	if (i < HIST_SUB)
-		return i;
-	pow = (unsigned)(i / HIST_SUB) + 3;
-	return ((uint64_t)(HIST_SUB + i % HIST_SUB + 1) << (pow - 4)) - 1;
-}
-
-static void
-hist_add(struct histo *h, uint64_t v)
-{
-	if (h->count == 0 || v < h->min)
-		h->min = v;
-	if (v > h->max)
-		h->max = v;
-	if (h->count < HIST_EXACT)
-		h->exact[h->count] = v;
-	h->count++;
-	h->bucket[hist_index(v)]++;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest rank: the smallest value with pct% of them at or below it. */
-static uint64_t
-hist_percentile(const struct histo *h, unsigned pct)
-{
-	uint64_t want = (h->count * pct + 99) / 100, seen = 0, v;
-	uint64_t sorted[HIST_EXACT];
-	size_t i;
-
-	if (want == 0)
-		want = 1;
-	if (h->count <= HIST_EXACT) {
-		memcpy(sorted, h->exact, h->count * sizeof(sorted[0]));
-		qsort(sorted, h->count, sizeof(sorted[0]), cmp_u64);
-		return sorted[want - 1];
-	}
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->bucket[i];
-		if (seen >= want && seen > 0) {
-			v = hist_value(i);
-			return v > h->max ? h->max : v < h->min ? h->min : v;
-		}
-	}
-	return h->max;
 }
 
 struct track_conn *
@@ -368,7 +283,7 @@ reply_seen(struct track_conn *c, int dir, const struct proto_msg *m,
 		    (ts->tv_nsec - p->ts.tv_nsec);
 		if (ns < 0)
 			ns = 0;	/* clocks of a merged capture may disagree */
-		hist_add(&s->latency, (uint64_t)ns);
+		histo_add(&s->latency, (uint64_t)ns);
 	}
 	slot_remove(c, p);
 	return ns;
@@ -473,9 +388,9 @@ report_row(FILE *f, uint16_t command, const struct cmd_stats *s, int numeric)
 		fprintf(f, " %13s %13s %13s %13s\n", "-", "-", "-", "-");
 		return;
 	}
-	put_ms(f, hist_percentile(&s->latency, 50));
-	put_ms(f, hist_percentile(&s->latency, 90));
-	put_ms(f, hist_percentile(&s->latency, 99));
+	put_ms(f, histo_percentile(&s->latency, 50));
+	put_ms(f, histo_percentile(&s->latency, 90));
+	put_ms(f, histo_percentile(&s->latency, 99));
 	put_ms(f, s->latency.max);
 	putc('\n', f);
 }

@@ -165,6 +165,32 @@ proto_build_raw(struct proto_builder *b, uint16_t itemid, const void *data,
 	return 0;
 }
 
+int
+proto_build_items(struct proto_builder *b, const void *items, size_t len)
+{
+	const uint8_t *p = items;
+	uint8_t *dst;
+	size_t pos, itemlen;
+
+	if (len == 0)
+		return b->err.reason == PROTO_OK ? 0 : -1;
+	if (len > PROTO_MSG_MAX)
+		return fail(b, PROTO_E_TOO_BIG);
+	dst = item_start(b, len);
+	if (dst == NULL)
+		return -1;
+	memcpy(dst, p, len);
+	/* Walk the top items' headers for LINK and REF flags. */
+	for (pos = 0; pos + PROTO_ITEM_HDR_LEN <= len; pos += itemlen) {
+		if (proto_get16(p + pos) & (PROTO_FLAG_LINK | PROTO_FLAG_REF))
+			b->nest_link[b->depth] = 1;
+		itemlen = proto_align8(proto_get16(p + pos + 2));
+		if (itemlen == 0)
+			break;
+	}
+	return 0;
+}
+
 static int
 build_leaf(struct proto_builder *b, uint16_t type, const void *data,
     size_t len)

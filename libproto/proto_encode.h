@@ -74,6 +74,15 @@ void proto_builder_truncate(struct proto_builder *b, size_t len);
  */
 int proto_build_verbatim(struct proto_builder *b, const void *p, size_t n);
 
+/*
+ * Append a run of items already encoded, as a message holds them after
+ * its header (pads between them included), at the next item position:
+ * for echoing and relaying. The bytes are not checked; a LINK or REF
+ * flag among the top items marks an open container as holding links.
+ */
+int proto_build_items(struct proto_builder *b, const void *items,
+    size_t len);
+
 /* A leaf with itemid exactly as given, flags included: no checks. */
 int proto_build_raw(struct proto_builder *b, uint16_t itemid,
     const void *data, size_t len);

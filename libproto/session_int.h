@@ -1,0 +1,334 @@
+/*
+ * session_int.h - what the session-layer files of libproto share; not
+ * installed. Internal functions carry the lpi_ prefix (the version
+ * script exports proto_* only).
+ *
+ *	peer.c		listeners, accepting, connecting and reconnecting,
+ *			the session table, configuration
+ *	session.c	handshake, sequencing, ACK, keepalive, resume,
+ *			GOODBYE, protocol errors: msgproto(7) section 3
+ *	sendq.c		outgoing messages: control queue, per-link queues
+ *			served round robin, retransmission, writev
+ *	link.c		links, commands and replies, CANCEL, limits:
+ *			section 4
+ *	auth.c		the AUTH feature: nonces and HMAC-SHA256 proofs
+ *	echo.c		the echo service
+ *	table.c		a u64 -> pointer hash table
+ */
+#ifndef SESSION_INT_H
+#define SESSION_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto_decode.h"
+#include "proto_encode.h"
+#include "proto_error.h"
+#include "proto_framer.h"
+#include "proto_loop.h"
+#include "proto_session.h"
+#include "proto_transport.h"
+
+#define LPI_NONCE_LEN		32
+#define LPI_AUTH_LEN		32
+#define LPI_SESSION_LEN		16
+#define LPI_WINDOW_MIN		(PROTO_FRAME_MAX + 8u)	/* one message fits */
+#define LPI_QUANTUM		16384u	/* bytes a link may send a turn */
+#define LPI_READ_MAX		(256u << 10)
+
+/* --- table.c ------------------------------------------------------------ */
+
+struct lpi_slot {
+	uint64_t key;
+	void *val;		/* NULL: empty */
+};
+
+struct lpi_table {
+	struct lpi_slot *slots;
+	size_t n;		/* a power of two, or 0 */
+	size_t used;
+};
+
+void *lpi_table_get(const struct lpi_table *t, uint64_t key);
+/* key must not be there yet. 0, or -1 when out of memory. */
+int lpi_table_put(struct lpi_table *t, uint64_t key, void *val);
+void *lpi_table_del(struct lpi_table *t, uint64_t key);
+void lpi_table_free(struct lpi_table *t);
+
+/* --- messages on their way out ----------------------------------------- */
+
+struct lpi_out {
+	struct lpi_out *next;
+	uint64_t seq;		/* 0: control, never numbered */
+	uint32_t len;		/* bytes of the frame */
+	uint32_t cap;
+	uint8_t buf[];
+};
+
+/* --- the transport a session runs over ---------------------------------- */
+
+struct lpi_conn {
+	struct proto_session *s;
+	struct proto_stream st;
+	int is_socket;		/* sendmsg with MSG_NOSIGNAL */
+	struct proto_io *rio;	/* also writes when rfd == wfd */
+	struct proto_io *wio;	/* NULL when rfd == wfd */
+	struct proto_framer fr;
+	uint64_t last_rx_ns;
+	/* Control messages belong to one transport: never resent. */
+	struct lpi_out *ctrl, *ctrl_tail;
+	uint32_t ctrl_off;	/* bytes of ctrl written */
+	int ctrl_partial;	/* a control message is half written */
+	uint32_t seq_off;	/* bytes of s->wnext written */
+	int closing;		/* close once the control queue is out */
+	int dead;		/* closed; freed by the reaper */
+	struct lpi_conn *dead_next;
+	uint64_t deadline_ns;	/* handshake must be done by then */
+};
+
+/* --- links, commands, requests ------------------------------------------ */
+
+struct proto_link {
+	uint64_t id;
+	struct proto_session *s;
+	int local;		/* we serve it; else it is the peer's */
+	uint32_t refs;		/* local: references the peer holds */
+	const struct proto_service_ops *ops;
+	void *state;		/* the service's, for this link */
+	struct lpi_table requests;	/* local: msgid -> proto_request */
+	uint32_t calls;		/* remote: our commands outstanding on it */
+	int closed;
+	/* Messages waiting to be numbered and sent, served round robin. */
+	struct lpi_out *q, *q_tail;
+	uint32_t deficit;
+	struct proto_link *ring_next;	/* in s->ring, when queued */
+	struct proto_link *ring_prev;
+	int in_ring;
+};
+
+struct proto_call {
+	struct proto_session *s;
+	struct proto_link *link;
+	uint32_t msgid;
+	uint16_t command;
+	proto_reply_fn *fn;
+	void *arg;
+	struct proto_link *opened;	/* LINK_OPEN: the link it opens */
+};
+
+struct proto_request {
+	struct proto_peer *peer;
+	struct proto_session *s;	/* NULL: orphaned, replies dropped */
+	struct proto_link *link;
+	uint32_t msgid;
+	uint16_t command;
+	void *state;
+	int replying;			/* proto_reply_begin was called */
+	int cancelled;
+	/* CANCELs waiting for this request's final reply, as requests. */
+	struct proto_request *cancels;
+	struct proto_request *cancel_next;
+	uint32_t cancel_target;		/* for a CANCEL: its TARGET */
+};
+
+/* --- sessions ------------------------------------------------------------ */
+
+enum lpi_state {
+	LPI_CONNECTING,		/* initiator: dialling */
+	LPI_HELLO_SENT,		/* initiator: waiting for the reply */
+	LPI_AUTH_SENT,		/* initiator: waiting for AUTH's reply */
+	LPI_WAIT_HELLO,		/* acceptor: a new transport, no HELLO yet */
+	LPI_WAIT_AUTH,		/* acceptor: waiting for AUTH */
+	LPI_UP,
+	LPI_DETACHED,		/* no transport; resuming */
+	LPI_CLOSING,		/* GOODBYE queued */
+	LPI_DEAD		/* lost; freed at the end of the round */
+};
+
+struct service {
+	struct service *next;
+	char *name;
+	const struct proto_service_ops *ops;
+	void *svc;
+};
+
+struct proto_peer {
+	struct proto_loop *loop;
+	struct proto_peer_config cfg;
+	char node[256];
+	uint8_t key[128];
+	size_t keylen;
+	struct service *services;
+	struct listener *listeners;
+	struct proto_session *sessions;	/* every session, any state */
+	uint8_t *rbuf;			/* shared by all reads: one thread */
+	struct proto_defer *reaper;	/* frees dead sessions */
+	struct proto_session *dead;	/* buried, freed by the reaper */
+	struct lpi_conn *dead_conns;
+	struct proto_builder orphan_b;	/* replies nobody will read */
+};
+
+struct proto_session {
+	struct proto_peer *peer;
+	struct proto_session *next, *prev;	/* in peer->sessions */
+	enum lpi_state state;
+	int initiator;
+	int was_up;		/* the handshake succeeded once */
+	uint8_t id[LPI_SESSION_LEN];
+	int has_id;
+	char peer_node[256];
+	uint64_t features;
+	uint32_t peer_window;
+	uint32_t peer_max_inflight;
+	uint32_t peer_max_links;
+	uint8_t nonce[LPI_NONCE_LEN];		/* ours, this handshake */
+	uint8_t peer_nonce[LPI_NONCE_LEN];
+	struct proto_session *resuming;	/* acceptor: the session a HELLO
+					   on this transport resumes */
+
+	struct lpi_conn *conn;		/* NULL when detached */
+
+	/* Sequencing (section 3). */
+	uint64_t sent_seq;		/* numbers given out */
+	uint64_t peer_received;		/* acknowledged by the peer */
+	uint64_t recv_count;		/* sequenced messages received */
+	uint64_t acked_count;		/* RECEIVED we last sent */
+	uint64_t rx_since_ack;		/* bytes since that ACK */
+	struct lpi_out *rt, *rt_tail;	/* numbered, unacknowledged */
+	struct lpi_out *wnext;		/* first of rt not fully written */
+	uint64_t unacked_bytes;
+	uint64_t queued_bytes;		/* in link queues, not numbered */
+	uint64_t written_seq;		/* last one wholly written, ever */
+	struct proto_link *ring;	/* links with queued messages */
+
+	/* Links and commands (section 4). */
+	struct proto_link link0;
+	struct lpi_table links;		/* id -> proto_link, link 0 aside */
+	struct lpi_table calls;		/* msgid -> proto_call */
+	uint64_t next_linkid;
+	uint32_t next_msgid;
+	uint32_t nlocal;		/* links we serve */
+	uint32_t nrequests;		/* requests being served */
+	struct proto_builder b;		/* the command being built */
+	struct proto_link *building;	/* its link */
+	struct proto_builder rb;	/* the reply being built */
+	uint64_t hello_received;	/* RECEIVED of the peer's HELLO */
+	int goodbye_sent;
+
+	/* Timers. */
+	struct proto_timer *ack_timer;
+	struct proto_timer *keepalive;	/* PING and dead-link check */
+	struct proto_timer *retry;	/* initiator: reconnect; acceptor:
+					   the session time-out */
+	struct proto_defer *flusher;
+	uint64_t ping_sent_ns;
+	uint32_t ping_id;
+	void (*ping_done)(void *, struct proto_session *, uint64_t);
+	void *ping_arg;
+	uint64_t detached_ns;
+	uint64_t backoff_ns;
+
+	/* Initiator: where to reconnect. */
+	struct proto_addr addr;
+	struct proto_dial *dial;
+
+	const struct proto_session_ops *ops;
+	void (*accepted)(void *, struct proto_session *,
+	    enum proto_session_event, int, const char *);
+	void *arg;
+	int lost_error;
+	char lost_text[160];
+
+	/* Statistics. */
+	uint64_t retransmitted, resumes, rtt_ns;
+};
+
+/* --- peer.c -------------------------------------------------------------- */
+
+void lpi_log(struct proto_peer *p, enum proto_log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const struct service *lpi_service(const struct proto_peer *p,
+    const char *name, size_t len);
+/* Initiator: dial again now or after the back-off, or give up. */
+void lpi_reconnect(struct proto_session *s);
+/* Initiator: the back-off is over. */
+void lpi_retry_dial(struct proto_session *s);
+/* Acceptor: the session a resuming HELLO names, or NULL. */
+struct proto_session *lpi_find_session(struct proto_peer *p,
+    const uint8_t *id);
+struct proto_session *lpi_session_new(struct proto_peer *p, int initiator);
+/* Unlink and free at the end of the round. */
+void lpi_session_bury(struct proto_session *s);
+
+/* --- session.c ----------------------------------------------------------- */
+
+/* Take a connected transport: start the handshake on it. */
+int lpi_attach(struct proto_session *s, struct proto_stream *st);
+/* Drop the transport (it broke); resume, or lose the session. */
+void lpi_detach(struct proto_session *s, const char *why);
+/* The session is over: fail everything, tell the application. */
+void lpi_lose(struct proto_session *s, int error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* GOODBYE {EPROTO, ERRTEXT} and lose the session. */
+void lpi_protocol_error(struct proto_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void lpi_session_free(struct proto_session *s);
+int lpi_session_timers(struct proto_session *s);
+/* Could the session carry sequenced messages now? */
+int lpi_flowing(const struct proto_session *s);
+/* Closing, and nothing left to send: GOODBYE, then close. */
+void lpi_closing_drained(struct proto_session *s);
+
+/* --- sendq.c ------------------------------------------------------------- */
+
+struct lpi_out *lpi_out_new(const uint8_t *bytes, size_t len, size_t extra);
+void lpi_journal(struct proto_session *s, char dir, uint64_t seq,
+    const uint8_t *msg);
+/* Queue a control message on the current transport (copied). */
+int lpi_send_ctrl(struct proto_session *s, const uint8_t *bytes, size_t len);
+/* Queue a sequenced message on link l (takes o). */
+void lpi_send_seq(struct proto_session *s, struct proto_link *l,
+    struct lpi_out *o);
+/* Write what can be written; arms write interest for the rest. */
+void lpi_flush(struct proto_session *s);
+void lpi_flush_soon(struct proto_session *s);
+/* The peer has received `received` messages: free what it acknowledged. */
+int lpi_acked(struct proto_session *s, uint64_t received);
+/* After a resume: write again everything the peer has not received. */
+void lpi_rewind(struct proto_session *s);
+/* Drop every queued and unacknowledged message. */
+void lpi_sendq_clear(struct proto_session *s);
+void lpi_conn_clear_ctrl(struct lpi_conn *c);
+/* Put a link with queued messages in the round robin, or take it out. */
+void lpi_ring_add(struct proto_session *s, struct proto_link *l);
+void lpi_ring_remove(struct proto_session *s, struct proto_link *l);
+void lpi_out_free_list(struct lpi_out *o);
+
+/* --- link.c -------------------------------------------------------------- */
+
+/*
+ * Bytes a sequenced message may have so that the CRC item still fits:
+ * the builder's own limit when the CRC feature is not offered.
+ */
+size_t lpi_max_frame(const struct proto_session *s);
+/* Queue a finished message of the builder b on link l as sequenced. */
+int lpi_queue_built(struct proto_session *s, struct proto_link *l,
+    struct proto_builder *b);
+void lpi_links_init(struct proto_session *s);
+/* A sequenced message arrived (validated): dispatch it. */
+void lpi_dispatch(struct proto_session *s, const struct proto_msg *m);
+/* The session is lost: fail calls, orphan requests, close links. */
+void lpi_links_lose(struct proto_session *s, int error);
+void lpi_links_free(struct proto_session *s);
+
+/* --- auth.c -------------------------------------------------------------- */
+
+int lpi_random(void *buf, size_t len);
+/* HMAC-SHA256(key, role || nonce_i || nonce_a || session) into out. */
+int lpi_auth_proof(const struct proto_peer *p, const char *role,
+    const uint8_t *nonce_i, const uint8_t *nonce_a, const uint8_t *session,
+    uint8_t *out);
+/* Constant-time comparison of two proofs. */
+int lpi_auth_equal(const uint8_t *a, const uint8_t *b);
+
+#endif

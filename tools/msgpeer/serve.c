@@ -1,0 +1,94 @@
+/*
+ * serve.c - msgpeer serve and msgpeer connect: a peer that keeps its
+ * sessions and serves echo and delay on them until a signal, logging
+ * session events (-v).
+ */
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "msgpeer.h"
+
+static void
+describe(struct proto_session *s, const char *what, const char *text)
+{
+	struct proto_session_info info;
+
+	proto_session_info(s, &info);
+	say(PROTO_LOG_INFO, "session %02x%02x%02x%02x with %s %s%s%s "
+	    "(sent %llu, received %llu, retransmitted %llu)", info.id[0],
+	    info.id[1], info.id[2], info.id[3],
+	    info.peer_node[0] ? info.peer_node : "?", what,
+	    text && *text ? ": " : "", text ? text : "",
+	    (unsigned long long)info.sent, (unsigned long long)info.received,
+	    (unsigned long long)info.retransmitted);
+}
+
+static const char *
+event_name(enum proto_session_event ev)
+{
+	switch (ev) {
+	case PROTO_EV_UP:
+		return "up";
+	case PROTO_EV_DETACHED:
+		return "detached";
+	case PROTO_EV_RESUMED:
+		return "resumed";
+	default:
+		return "lost";
+	}
+}
+
+void
+serve_event(void *arg, struct proto_session *s, enum proto_session_event ev,
+    int error, const char *text)
+{
+	(void)arg;
+	(void)error;
+	describe(s, event_name(ev), text);
+}
+
+int
+cmd_serve(struct run *r)
+{
+	char errbuf[256];
+	int i;
+
+	for (i = 0; i < r->o->nlisten; i++)
+		if (proto_peer_listen(r->peer, r->o->listen[i], errbuf,
+		    sizeof(errbuf)) < 0)
+			errx(2, "--listen %s", errbuf);
+	run_loop(r);
+	return 0;
+}
+
+static void
+on_connect_event(void *arg, struct proto_session *s,
+    enum proto_session_event ev, int error, const char *text)
+{
+	struct run *r = arg;
+
+	describe(s, event_name(ev), text);
+	if (ev != PROTO_EV_LOST)
+		return;
+	if (error != ECANCELED) {
+		say(PROTO_LOG_ERROR, "session lost: %s", text);
+		r->status = 1;
+	}
+	proto_loop_stop(r->loop);
+}
+
+static const struct proto_session_ops connect_ops = { on_connect_event };
+
+int
+cmd_connect(struct run *r)
+{
+	char errbuf[256];
+
+	if (proto_peer_connect(r->peer, r->o->addr, &connect_ops, r, errbuf,
+	    sizeof(errbuf)) == NULL)
+		errx(2, "%s", errbuf);
+	run_loop(r);
+	return r->status;
+}
