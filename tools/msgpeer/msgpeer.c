@@ -194,6 +194,21 @@ parse_count(const char *opt, const char *s, long long min, long long max)
 	return v;
 }
 
+/* A command number, decimal or 0x hex, outside the control range. */
+static unsigned
+parse_command(const char *s)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (*s == '\0' || *end != '\0' || errno != 0 || *s == '-' ||
+	    v <= 0xf || v > 0x7fff)
+		errx(2, "--command %s: a number from 0x10 to 0x7fff", s);
+	return (unsigned)v;
+}
+
 static void
 read_key(struct opts *o)
 {
@@ -300,8 +315,7 @@ parse_option(struct opts *o, int c)
 		o->service = optarg;
 		break;
 	case OPT_COMMAND:
-		o->command = (unsigned)parse_count("--command", optarg, 0x10,
-		    0x7fff);
+		o->command = parse_command(optarg);
 		break;
 	case OPT_VERSION:
 		printf("msgpeer %s\n", MSGKIT_VERSION);
@@ -427,6 +441,8 @@ run_setup(struct run *r, struct opts *o)
 		r->journal = fopen(o->journal, "w");
 		if (r->journal == NULL)
 			err(2, "--journal %s", o->journal);
+		/* Other processes read it while we run: a line at a time. */
+		setvbuf(r->journal, NULL, _IOLBF, 0);
 		o->cfg.journal = on_journal;
 	}
 	o->cfg.log = on_log;

@@ -93,13 +93,29 @@ on_event(void *arg, struct proto_session *s, enum proto_session_event ev,
 
 static const struct proto_session_ops ping_ops = { on_event };
 
+static void
+report(const struct ping *p)
+{
+	double avg, mdev;
+	uint64_t ms = (proto_loop_now(p->r->loop) - p->start_ns) / 1000000;
+
+	printf("--- %s ping statistics ---\n", p->r->o->addr);
+	printf("%lld transmitted, %lld received, %.0f%% loss, time %llums\n",
+	    p->sent, p->received, p->sent ? 100.0 * (double)(p->sent -
+	    p->received) / (double)p->sent : 0.0, (unsigned long long)ms);
+	if (p->received == 0)
+		return;
+	avg = p->sum / (double)p->received;
+	mdev = sqrt(fmax(0, p->sum2 / (double)p->received - avg * avg));
+	printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", p->min,
+	    avg, p->max, mdev);
+}
+
 int
 cmd_ping(struct run *r)
 {
 	struct ping p;
 	char errbuf[256];
-	double avg, mdev;
-	uint64_t ms;
 
 	memset(&p, 0, sizeof(p));
 	p.r = r;
@@ -112,23 +128,10 @@ cmd_ping(struct run *r)
 		errx(2, "%s", errbuf);
 	run_loop(r);
 	proto_timer_stop(p.tick);
-	if (!p.up) {
-		run_close(r, &p.s);
-		proto_timer_free(p.tick);
-		return 1;
-	}
-	ms = (proto_loop_now(r->loop) - p.start_ns) / 1000000;
-	printf("--- %s ping statistics ---\n", r->o->addr);
-	printf("%lld transmitted, %lld received, %.0f%% loss, time %llums\n",
-	    p.sent, p.received, p.sent ? 100.0 * (double)(p.sent -
-	    p.received) / (double)p.sent : 0.0, (unsigned long long)ms);
-	proto_timer_free(p.tick);
-	if (p.received > 0) {
-		avg = p.sum / (double)p.received;
-		mdev = sqrt(fmax(0, p.sum2 / (double)p.received - avg * avg));
-		printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n",
-		    p.min, avg, p.max, mdev);
-	}
+	if (p.up)
+		report(&p);
+	/* The LOST event of the close still touches p.tick. */
 	run_close(r, &p.s);
+	proto_timer_free(p.tick);
 	return p.received > 0 ? 0 : 1;
 }

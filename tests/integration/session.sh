@@ -1,0 +1,164 @@
+#!/bin/sh
+# msgpeer over each transport, with each feature: echo over unix, TCP and
+# exec (stdio on the far side); the CRC feature checked on the wire by
+# msgdump in a real capture; AUTH with the right key, a wrong one and
+# none; garbage bytes answered with GOODBYE EPROTO while the server goes
+# on serving; ping; the command line's errors.
+set -u
+peer="$MSGKIT_BIN/msgpeer"
+dump="$MSGKIT_BIN/msgdump"
+tmp=$(mktemp -d)
+pids=
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+fail=0
+
+# start NAME ARGS...: a server, its log in $tmp/NAME.log; sets $addr to
+# its tcp address.
+start() {
+	name=$1
+	shift
+	"$peer" serve "$@" --listen tcp:0 -v 2>"$tmp/$name.log" &
+	pids="$pids $!"
+	i=0
+	until grep -q "listening on tcp:" "$tmp/$name.log"; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && { echo "$name: no server"; return 1; }
+		sleep 0.1
+	done
+	addr=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$tmp/$name.log")
+}
+
+check() {	# check DESCRIPTION WANT_EXIT COMMAND...
+	desc=$1 want=$2
+	shift 2
+	timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" != "$want" ]; then
+		echo "FAIL $desc: exit $got, want $want"
+		tail -n 5 "$tmp/out" "$tmp/err"
+		fail=1
+		return 1
+	fi
+	return 0
+}
+
+# Transports.
+"$peer" serve --listen "unix:$tmp/s.sock" 2>"$tmp/unix.log" &
+pids="$pids $!"
+start plain
+check "echo over unix" 0 "$peer" echo "unix:$tmp/s.sock" -c 2000 -P 16
+check "echo over tcp" 0 "$peer" echo "$addr" -c 2000 -P 16 -s 1000
+check "echo over exec/stdio" 0 "$peer" echo \
+    "exec:$peer serve --listen stdio -q" -c 2000 -P 16
+grep -q "^2000 replies" "$tmp/out" || { echo "FAIL: exec echo output"; fail=1; }
+
+# CRC: both offer it, so every sequenced message ends with a CRC item;
+# msgdump follows the handshake and checks each one.
+start crc --crc
+port=${addr##*:}
+tcpdump -i lo -U -n --immediate-mode -B 65536 -w "$tmp/crc.pcap" \
+    "tcp port $port" 2>"$tmp/tcpdump.err" &
+tpid=$!
+pids="$pids $tpid"
+i=0
+until grep -q "listening on" "$tmp/tcpdump.err"; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && { echo "tcpdump did not start"; exit 1; }
+	sleep 0.1
+done
+check "echo with CRC" 0 "$peer" echo "$addr" --crc -c 500 -P 8
+sleep 0.3
+kill -INT "$tpid"
+wait "$tpid" 2>/dev/null
+check "msgdump checks the CRCs" 0 "$dump" -r "$tmp/crc.pcap" -q
+"$dump" -r "$tmp/crc.pcap" -m >"$tmp/crc.msg"
+grep -q "FEATURES=CRC" "$tmp/crc.msg" ||
+	{ echo "FAIL: CRC not negotiated"; fail=1; }
+n=$(grep -c '^> 0x7000 .* CRC=0x' "$tmp/crc.msg")
+[ "$n" -eq 500 ] || { echo "FAIL: $n of 500 commands carry a CRC"; fail=1; }
+# A byte flipped in a command's DATA must show as a CRC error: the two
+# directions back through msgscript and mkpcap, one byte changed.
+"$MSGKIT_HELPERS/msgscript" -d out -o "$tmp/c.raw" "$tmp/crc.msg"
+"$MSGKIT_HELPERS/msgscript" -d in -o "$tmp/s.raw" "$tmp/crc.msg"
+size=$(wc -c <"$tmp/c.raw")
+printf '\377' | dd of="$tmp/c.raw" bs=1 seek=$((size - 40)) conv=notrunc \
+    2>/dev/null
+"$MSGKIT_HELPERS/mkpcap" -o "$tmp/flipped.pcap" "$tmp/c.raw" "$tmp/s.raw"
+check "a flipped byte is a CRC error" 1 "$dump" -r "$tmp/flipped.pcap"
+grep -q "CRC item missing or wrong" "$tmp/out" ||
+	{ echo "FAIL: the flipped byte went unnoticed"; fail=1; }
+check "echo without CRC" 0 "$peer" echo "$addr" -c 10
+
+# AUTH with a pre-shared key.
+printf 'correct horse battery staple\n' >"$tmp/key"
+printf 'the wrong key, all the same\n' >"$tmp/bad"
+chmod 600 "$tmp/key" "$tmp/bad"
+start auth --key "$tmp/key"
+check "the right key" 0 "$peer" echo "$addr" --key "$tmp/key" -c 100
+check "a wrong key" 1 "$peer" echo "$addr" --key "$tmp/bad" -c 100 \
+    --session-timeout 2
+grep -qi "authentication\|AUTH" "$tmp/err" ||
+	{ echo "FAIL: a wrong key is not reported"; cat "$tmp/err"; fail=1; }
+check "no key" 1 "$peer" echo "$addr" -c 100 --session-timeout 2
+grep -qi "refused\|Permission denied" "$tmp/err" ||
+	{ echo "FAIL: no key is not reported"; cat "$tmp/err"; fail=1; }
+check "a key the server lacks" 1 "$peer" echo "unix:$tmp/s.sock" \
+    --key "$tmp/key" -c 10 --session-timeout 2
+
+# Bytes that cannot frame (a length of 5), and a good command sent
+# before any HELLO: GOODBYE {EPROTO, ERRTEXT}, and the server goes on.
+printf 'GARBAGE-GARBAG\005\000' >"$tmp/garbage"
+printf 'VFS_GETATTR link=0x1 msg=1\n' |
+    "$MSGKIT_HELPERS/msgscript" -o "$tmp/early" -
+for input in garbage early; do
+	timeout 10 socat -t 2 - "UNIX-CONNECT:$tmp/s.sock" <"$tmp/$input" \
+	    >"$tmp/answer.raw" 2>/dev/null
+	"$dump" -r "$tmp/answer.raw" -m >"$tmp/answer.msg"
+	grep -q '^GOODBYE .*STATUS=EPROTO ERRTEXT="' "$tmp/answer.msg" || {
+		echo "FAIL: no GOODBYE EPROTO for $input:"
+		cat "$tmp/answer.msg"
+		fail=1
+	}
+done
+grep -q 'ERRTEXT="offset 14: length < 16' "$tmp/answer.msg" ||
+	grep -q 'before the handshake' "$tmp/answer.msg" ||
+	{ echo "FAIL: the GOODBYE does not say why"; fail=1; }
+check "the server lives on" 0 "$peer" echo "unix:$tmp/s.sock" -c 100
+
+# An unknown command on an echo link: ENOSYS for each, the session lives.
+check "commands the echo service lacks" 1 "$peer" echo "unix:$tmp/s.sock" \
+    --command 0x6000 -c 20
+grep -q "STATUS 38" "$tmp/err" ||
+	{ echo "FAIL: ENOSYS (38) not reported"; cat "$tmp/err"; fail=1; }
+grep -q "^20 replies" "$tmp/out" ||
+	{ echo "FAIL: the session did not answer all 20"; fail=1; }
+
+# ping, as ping(8).
+check "ping" 0 "$peer" ping "unix:$tmp/s.sock" -c 3 -i 0.1
+grep -q "^3 transmitted, 3 received, 0% loss" "$tmp/out" &&
+grep -q "^rtt min/avg/max/mdev = " "$tmp/out" ||
+	{ echo "FAIL: ping output"; cat "$tmp/out"; fail=1; }
+check "ping nobody" 1 "$peer" ping "unix:$tmp/nobody.sock" -c 1 \
+    --session-timeout 1
+
+# The command line.
+check "no command" 2 "$peer"
+check "unknown command" 2 "$peer" frobnicate x
+check "serve without --listen" 2 "$peer" serve
+check "echo without address" 2 "$peer" echo
+check "bad address" 2 "$peer" echo "tcp:localhost"
+grep -q "tcp:localhost" "$tmp/err" || { echo "FAIL: bad address message"; fail=1; }
+check "bad count" 2 "$peer" echo "unix:$tmp/s.sock" -c 0
+check "bad size" 2 "$peer" echo "unix:$tmp/s.sock" -s 70000
+check "bad window" 2 "$peer" echo "unix:$tmp/s.sock" --window 10
+check "short key" 2 "$peer" echo "unix:$tmp/s.sock" --key /dev/null
+check "help" 0 "$peer" --help
+grep -q "^usage: msgpeer serve" "$tmp/out" || { echo "FAIL: --help"; fail=1; }
+
+[ $fail -eq 0 ] && echo "session: every transport, feature and error checked"
+exit $fail
