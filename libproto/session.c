@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto_crc32c.h"
@@ -698,9 +699,31 @@ on_malformed(struct proto_session *s, const struct proto_msg *m,
 	(void)lpi_queue_built(s, proto_session_link0(s), b);
 }
 
+/*
+ * The CRC item is the session's business: once checked, the message
+ * goes on as if it had none, so a service echoing its request's items
+ * does not echo the CRC too. Its length becomes the end of the item
+ * before the CRC (not the CRC's offset: a pad may lie between).
+ */
 static void
-on_message(struct proto_session *s, const struct proto_msg *m)
+strip_crc(struct proto_msg *m)
 {
+	struct proto_iter it;
+	struct proto_item item;
+	uint32_t end = PROTO_HDR_LEN, prev_end = PROTO_HDR_LEN;
+
+	proto_iter_init(&it, m);
+	while (proto_iter_next(&it, &item, NULL) > 0) {
+		prev_end = end;
+		end = (uint32_t)(item.offset - m->offset) + item.len;
+	}
+	m->length = (uint16_t)prev_end;
+}
+
+static void
+on_message(struct proto_session *s, const struct proto_msg *msg)
+{
+	struct proto_msg copy = *msg, *m = &copy;
 	struct proto_error err;
 	char text[160];
 	int sequenced = proto_msg_command(m) > PROTO_CONTROL_LAST;
@@ -733,6 +756,8 @@ on_message(struct proto_session *s, const struct proto_msg *m)
 		return;
 	}
 	count_in(s, m);
+	if (s->features & PROTO_FEATURE_CRC)
+		strip_crc(m);
 	lpi_dispatch(s, m);
 }
 
@@ -991,6 +1016,7 @@ proto_session_ping(struct proto_session *s,
     void (*done)(void *, struct proto_session *, uint64_t), void *arg)
 {
 	struct proto_builder *b;
+	struct timespec wall;
 
 	if (!lpi_flowing(s)) {
 		errno = ENOTCONN;
@@ -1001,7 +1027,10 @@ proto_session_ping(struct proto_session *s,
 	s->ping_done = done;
 	s->ping_arg = arg;
 	b = ctrl_begin(s, s->ping_id, PROTO_CMD_PING);
-	proto_build_u64(b, PROTO_ITEM_TIMESTAMP, s->ping_sent_ns);
+	/* TIMESTAMP is wall-clock time; the RTT uses the monotonic one. */
+	clock_gettime(CLOCK_REALTIME, &wall);
+	proto_build_u64(b, PROTO_ITEM_TIMESTAMP, (uint64_t)wall.tv_sec *
+	    PROTO_SEC + (uint64_t)wall.tv_nsec);
 	ctrl_send(s, b);
 	return 0;
 }
