@@ -37,7 +37,7 @@
 /* Events of a descriptor watcher. */
 #define PROTO_IO_READ	0x1u
 #define PROTO_IO_WRITE	0x2u
-#define PROTO_IO_ERROR	0x4u	/* reported only: EPOLLERR or EPOLLHUP,
+#define PROTO_IO_ERROR	0x4u	/* reported only: EPOLLERR, EPOLLHUP,
 				   with the READ and WRITE watched, so
 				   that the read or write tells more */
 
@@ -52,30 +52,41 @@ typedef void proto_defer_fn(struct proto_defer *d, void *arg);
 
 /* NULL with errno set. */
 struct proto_loop *proto_loop_new(void);
-/* Frees the loop; watchers, timers and deferred calls must be gone. */
+/*
+ * Frees the loop; watchers, timers and deferred calls must be gone.
+ * Children of exec: streams still being reaped are killed (SIGKILL).
+ */
 void proto_loop_free(struct proto_loop *l);
 
 /*
  * Run rounds until proto_loop_stop() or until nothing is left that could
  * make a callback (no watcher with events, no armed timer, no deferred
- * call). 0, or -1 with errno when epoll_wait fails.
+ * call, no exec: child being reaped). 0, or -1 with errno when
+ * epoll_wait fails; EDEADLK when called from a callback (both).
  */
 int proto_loop_run(struct proto_loop *l);
 /* One round, waiting at most timeout_ns (0: poll; UINT64_MAX: no limit). */
 int proto_loop_run_once(struct proto_loop *l, uint64_t timeout_ns);
 /* Make proto_loop_run() return after the current round. */
 void proto_loop_stop(struct proto_loop *l);
-/* Monotonic nanoseconds, as of the start of the current round. */
+/*
+ * Monotonic nanoseconds, as of the start of the current round (read when
+ * the wait ends); outside callbacks, the clock itself.
+ */
 uint64_t proto_loop_now(const struct proto_loop *l);
 
-/* Watch fd (non-blocking, owned by the caller) for `events`. */
+/*
+ * Watch fd (non-blocking, owned by the caller) for `events`; one watcher
+ * per descriptor (EEXIST). A file epoll cannot watch (a regular file,
+ * /dev/null) is always ready for what is watched.
+ */
 struct proto_io *proto_io_new(struct proto_loop *l, int fd, unsigned events,
     proto_io_fn *fn, void *arg);
 /* Change the events watched; 0 stops watching without forgetting. */
 int proto_io_set(struct proto_io *io, unsigned events);
 unsigned proto_io_events(const struct proto_io *io);
 int proto_io_fd(const struct proto_io *io);
-/* Stop watching and free; the descriptor is left open. */
+/* Stop watching and free (before closing fd); fd is left open. */
 void proto_io_free(struct proto_io *io);
 
 struct proto_timer *proto_timer_new(struct proto_loop *l, proto_timer_fn *fn,
