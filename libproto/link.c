@@ -285,8 +285,11 @@ wait_reply(void *arg, struct proto_call *c, const struct proto_msg *m,
 	w->status = status;
 	if (m != NULL) {
 		w->copy = malloc(m->length);
-		if (w->copy != NULL)
+		if (w->copy != NULL) {
 			memcpy(w->copy, m->bytes, m->length);
+			/* Without its CRC item m is shorter than it came. */
+			proto_put16(w->copy + 14, m->length);
+		}
 	}
 }
 
@@ -466,7 +469,7 @@ proto_reply_end(struct proto_request *req, int final)
 {
 	struct proto_session *s = req->s;
 	struct proto_builder *b;
-	int rc = -1;
+	int rc = -1, err;
 
 	if (!req->replying)
 		proto_reply_begin(req);
@@ -478,9 +481,23 @@ proto_reply_end(struct proto_request *req, int final)
 		rc = lpi_queue_built(s, req->link, b);
 	else
 		proto_build_abort(b);
-	if (rc < 0 && s != NULL && s->state != LPI_DEAD)
+	if (rc < 0 && s != NULL && s->state != LPI_DEAD) {
+		err = errno;
 		lpi_log(s->peer, PROTO_LOG_WARN, "reply to msg %u dropped: %s",
-		    req->msgid, strerror(errno));
+		    req->msgid, strerror(err));
+		/* The command must still end: a final reply that fits. */
+		if (final) {
+			proto_builder_reset(b);
+			proto_build_begin(b, req->link->id, req->msgid,
+			    req->command | PROTO_REPLY_BIT);
+			proto_build_u32(b, PROTO_ITEM_STATUS,
+			    err == ENOMEM ? ENOMEM : EMSGSIZE);
+			proto_build_string(b, PROTO_ITEM_ERRTEXT,
+			    "the reply did not fit", 21);
+			(void)lpi_queue_built(s, req->link, b);
+		}
+		errno = err;
+	}
 	if (final)
 		request_end(req);
 	return rc;
@@ -580,14 +597,15 @@ open_link(struct proto_session *s, const struct proto_msg *m,
 		*why = "NEWLINK is in use";
 		return EEXIST;
 	}
-	if (s->nlocal >= s->peer->cfg.max_links) {
-		*why = "too many links";
-		return EMFILE;
-	}
+	/* What is wrong with the request goes before what is full. */
 	svc = lpi_service(s->peer, name, strlen(name));
 	if (svc == NULL) {
 		*why = "no such service";
 		return ENOENT;
+	}
+	if (s->nlocal >= s->peer->cfg.max_links) {
+		*why = "too many links";
+		return EMFILE;
 	}
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -634,6 +652,39 @@ on_link0(struct proto_session *s, const struct proto_msg *m)
 /* --- LINK_CLOSE and CANCEL ---------------------------------------------------- */
 
 /*
+ * A request of a dying link that its service did not answer: ECANCELED
+ * goes to the peer now, then the replies of the CANCELs waiting for it,
+ * and the request is orphaned, not freed: the service still holds it
+ * and must finish it (its late reply is dropped, the request freed
+ * then), as proto_session.h promises.
+ */
+static void
+cancel_request(struct proto_session *s, struct proto_link *l,
+    struct proto_request *r)
+{
+	struct proto_builder *b = &s->rb;
+	struct proto_request *c, *next;
+
+	proto_builder_reset(b);
+	proto_build_begin(b, l->id, r->msgid, r->command | PROTO_REPLY_BIT);
+	proto_build_u32(b, PROTO_ITEM_STATUS, ECANCELED);
+	proto_build_string(b, PROTO_ITEM_ERRTEXT, "link closed", 11);
+	if (lpi_queue_built(s, l, b) < 0)
+		lpi_log(s->peer, PROTO_LOG_WARN, "reply to msg %u lost: %s",
+		    r->msgid, strerror(errno));
+	lpi_table_del(&l->requests, r->msgid);
+	s->nrequests--;
+	r->s = NULL;
+	r->link = NULL;
+	c = r->cancels;
+	r->cancels = NULL;
+	for (; c != NULL; c = next) {
+		next = c->cancel_next;
+		proto_reply_status(c, 0, NULL);
+	}
+}
+
+/*
  * The link's last reference went: its requests are answered ECANCELED
  * and orphaned, the service hears of it, and the link's queued replies
  * move to link 0's queue so they still go out, in order, after the
@@ -644,6 +695,7 @@ kill_local(struct proto_session *s, struct proto_link *l)
 {
 	struct lpi_table *t = &l->requests;
 	struct proto_request *r;
+	uint32_t msgid;
 	size_t i;
 
 	l->closed = 1;
@@ -661,12 +713,14 @@ kill_local(struct proto_session *s, struct proto_link *l)
 		if (r == NULL)
 			break;
 		if (l->ops->cancel != NULL && !r->cancelled) {
+			/* The hook may answer r, which frees it. */
+			msgid = r->msgid;
 			r->cancelled = 1;
 			l->ops->cancel(l->state, r);
+			if (lpi_table_get(t, msgid) != r)
+				continue;
 		}
-		if (lpi_table_get(t, r->msgid) != r)
-			continue;	/* the cancel hook answered it */
-		proto_reply_status(r, ECANCELED, "link closed");
+		cancel_request(s, l, r);
 	}
 	if (l->ops->close != NULL)
 		l->ops->close(l->state, l);

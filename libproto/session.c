@@ -783,7 +783,10 @@ conn_read(struct lpi_conn *c)
 			return;
 		}
 		if (n == 0) {
-			lpi_detach(s, "end of stream");
+			/* The peer may still read what this round queued. */
+			lpi_flush(s);
+			if (!c->dead)
+				lpi_detach(s, "end of stream");
 			return;
 		}
 		c->last_rx_ns = now_ns(s);
