@@ -207,8 +207,10 @@ lpi_find_session(struct proto_peer *p, const uint8_t *id)
 {
 	struct proto_session *s;
 
+	/* Only sessions this peer accepted: a peer that also connects must
+	   not let a HELLO take over a session it initiated. */
 	for (s = p->sessions; s != NULL; s = s->next)
-		if (s->was_up && s->state != LPI_DEAD &&
+		if (!s->initiator && s->was_up && s->state != LPI_DEAD &&
 		    memcmp(s->id, id, LPI_SESSION_LEN) == 0)
 			return s;
 	return NULL;
