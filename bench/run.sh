@@ -1,6 +1,8 @@
 #!/bin/sh
 # bench/run.sh BUILD_DIR - libproto's decoder beside `cat FILE >/dev/null`,
-# measured in the same run on the same page-cached files.
+# measured in the same run on the same page-cached files; msgdump beside
+# tcpdump; and the session engine's echo round trips beside a plain
+# ping-pong and socat, with its memory per session and per link.
 #
 # Builds BUILD_DIR/bench/bench_decode against BUILD_DIR/lib/libproto.a,
 # generates the streams once (kept in BUILD_DIR/bench/, made again when
@@ -17,6 +19,16 @@
 #   small: more than 20 million messages per CPU second (one core)
 #   data:  decoder throughput at least 0.8 of cat's
 #
+# The echo workload builds BUILD_DIR/bench/bench_echo too and runs, in
+# turn, a socketpair ping-pong (bench_echo pingpong), socat echoing
+# through a pipe (driven by bench_echo client) and msgpeer serve with
+# msgpeer echo, over unix sockets in a temporary directory; the CPU time
+# of a run is that of both processes (servers run under timeit as
+# well). The memory workload reads the resident sets of msgpeer serve
+# and of bench_echo before and after idle sessions and links are
+# opened. bench/RESULTS.md says what each measures. These need
+# BUILD_DIR/bin/msgpeer (make), socat and taskset, and have no targets.
+#
 # A benchmark is a report, not a test: a missed target prints MISS and
 # the script still exits 0. It exits non-zero only when something could
 # not be measured (build failure, decoder error, no room).
@@ -30,7 +42,17 @@
 #                   a page-cached GB in ~0.15 s, too short to time well
 #   BENCH_CHUNKS    the decoder's read sizes ("262144 1048576")
 #   BENCH_PRINT     messages in the capture of the print workload (1000000)
-#   BENCH_WORKLOADS which workloads, in order ("small data print")
+#   BENCH_ECHO_RT1  round trips of the one-in-flight echo runs (30000)
+#   BENCH_ECHO_RT64 round trips of the 64-in-flight echo run (500000)
+#   BENCH_ECHO_BULK 32 KiB round trips of the throughput run (20000)
+#   BENCH_ECHO_BULK_P  in flight in the throughput run (16)
+#   BENCH_ECHO_CPUS where the two processes of each echo run go ("any
+#                   one two"): any, the scheduler's choice; one, both
+#                   on CPU 0; two, client on CPU 0 and server on CPU 1
+#   BENCH_MEM_SESSIONS idle sessions of the memory workload (1000)
+#   BENCH_MEM_LINKS links on one session of the memory workload (10000)
+#   BENCH_WORKLOADS which workloads, in order ("small data print echo
+#                   memory")
 #   BENCH_RECORD    1: also put the report into bench/RESULTS.md, between
 #                   its "run.sh" marker lines
 #   CC              compiler (cc)
@@ -54,8 +76,17 @@ DATA_N=${BENCH_DATA:-32768}
 PASSES=${BENCH_PASSES:-8}
 CHUNKS=${BENCH_CHUNKS:-262144 1048576}
 PRINT_N=${BENCH_PRINT:-1000000}
-WORKLOADS=${BENCH_WORKLOADS:-small data print}
+ECHO_RT1=${BENCH_ECHO_RT1:-30000}
+ECHO_RT64=${BENCH_ECHO_RT64:-500000}
+ECHO_BULK=${BENCH_ECHO_BULK:-20000}
+ECHO_BULK_P=${BENCH_ECHO_BULK_P:-16}
+ECHO_CPUS=${BENCH_ECHO_CPUS:-any one two}
+MEM_SESSIONS=${BENCH_MEM_SESSIONS:-1000}
+MEM_LINKS=${BENCH_MEM_LINKS:-10000}
+WORKLOADS=${BENCH_WORKLOADS:-small data print echo memory}
 CC=${CC:-cc}
+# Longest a single echo or memory run may take, in seconds.
+RUN_LIMIT=120
 
 # Targets from the issue.
 SMALL_MSGS_TARGET=20000000	# small messages a second, one core
@@ -67,7 +98,11 @@ OUT=$B/bench
 BIN=$OUT/bench_decode
 TABLE=$OUT/table.txt
 TABLE2=$OUT/table-print.txt
+TABLE3=$OUT/table-echo.txt
+TABLE4=$OUT/table-memory.txt
 REPORT=$OUT/RESULTS.md
+ECHO_BIN=$OUT/bench_echo
+PEER=$B/bin/msgpeer
 
 die() {
 	echo "bench: $*" >&2
@@ -91,6 +126,12 @@ build() {
 	    -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wvla \
 	    -O2 -g -I. -Ilibproto -I"$B/gen" -o "$BIN" bench/bench_decode.c \
 	    "$B/lib/libproto.a" -lpthread || die "cannot build $BIN"
+	# The session layer's AUTH feature needs libcrypto's HMAC.
+	$CC -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	    -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wvla \
+	    -O2 -g -I. -Ilibproto -I"$B/gen" -o "$ECHO_BIN" \
+	    bench/bench_echo.c "$B/lib/libproto.a" -lcrypto -lpthread ||
+	    die "cannot build $ECHO_BIN"
 }
 
 # --- measuring ------------------------------------------------------------
@@ -298,12 +339,373 @@ workload_print() {
 	}' | tee -a "$TABLE2"
 }
 
+# --- servers in the background ---------------------------------------------
+
+# Sockets live in a directory of their own; every server started is
+# ended on the way out, whatever the way out is. Servers run under
+# timeit, whose wait4 gives their CPU time when they end; $PIDS lists the
+# timeit processes (a run's subshell appends to it, so the file).
+TMPD=
+PIDS=
+
+cleanup() {
+	if [ -n "$PIDS" ] && [ -f "$PIDS" ]; then
+		while read -r p; do
+			kill_tree "$p"
+		done < "$PIDS"
+	fi
+	[ -z "$TMPD" ] || rm -rf "$TMPD"
+}
+
+# The children of a process, then itself: by process id, nothing else.
+kill_tree() {
+	# shellcheck disable=SC2013
+	for c in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+		kill "$c" 2>/dev/null || true
+	done
+	kill "$1" 2>/dev/null || true
+}
+
+make_tmpd() {
+	[ -z "$TMPD" ] || return 0
+	TMPD=$(mktemp -d "${TMPDIR:-/tmp}/msgkit-bench.XXXXXX") ||
+	    die "cannot make a temporary directory"
+	PIDS=$TMPD/pids
+	: > "$PIDS"
+	trap cleanup EXIT
+	trap 'exit 1' INT TERM HUP
+}
+
+# start_server TIMES CMD...: CMD in the background under timeit; sets
+# srv_tpid (timeit's pid) and srv_times.
+start_server() {
+	srv_times=$1
+	shift
+	rm -f "$srv_times"
+	"$BIN" time "$srv_times" "$@" &
+	srv_tpid=$!
+	echo "$srv_tpid" >> "$PIDS"
+}
+
+# The server proper: timeit's child (taskset execs its command).
+server_pid() {
+	i=0
+	while [ "$i" -lt 100 ]; do
+		p=$(awk '{ print $1 }' \
+		    "/proc/$srv_tpid/task/$srv_tpid/children" 2>/dev/null ||
+		    true)
+		if [ -n "$p" ]; then
+			echo "$p"
+			return 0
+		fi
+		sleep 0.05
+		i=$((i + 1))
+	done
+	die "the server did not start"
+}
+
+# Until a unix socket is there, at most 5 s; then a moment for listen().
+wait_sock() {
+	i=0
+	while [ ! -S "$1" ]; do
+		[ "$i" -lt 100 ] || die "no socket $1 after 5 s"
+		kill -0 "$srv_tpid" 2>/dev/null || die "the server for $1 died"
+		sleep 0.05
+		i=$((i + 1))
+	done
+	sleep 0.05
+}
+
+# stop_server term|wait: end the server (SIGTERM to msgpeer) or wait for
+# it to end by itself (socat, at the end of its connection), at most
+# 10 s; then its times are in $srv_times.
+stop_server() {
+	if [ "$1" = term ]; then
+		kill "$(server_pid)" 2>/dev/null || true
+	fi
+	i=0
+	while kill -0 "$srv_tpid" 2>/dev/null; do
+		if [ "$i" -ge 200 ]; then
+			kill_tree "$srv_tpid"
+			die "the server did not end"
+		fi
+		sleep 0.05
+		i=$((i + 1))
+	done
+	wait "$srv_tpid" || die "the server failed"
+	[ -s "$srv_times" ] || die "no times from the server"
+}
+
+# Both sides in one times file: the client's wall time, the CPU time of
+# client and server.
+add_server() {	# TIMES
+	awk -v w="$(field "$1" wall)" -v c="$(field "$1" cpu)" \
+	    -v s="$(field "$srv_times" cpu)" 'BEGIN {
+		printf "wall=%s cpu=%.6f client_cpu=%s server_cpu=%s\n",
+		    w, c + s, c, s
+	}' > "$1.tmp" && mv "$1.tmp" "$1"
+}
+
+# --- echo round trips -----------------------------------------------------
+
+# measure_each NAME FUNCTION...: each function's command, in turn, REPS
+# rounds, so that all see the same machine. Run i of FUNCTION: stdout
+# to $OUT/NAME.FUNCTION.out.i, "cpu wall i" appended to
+# $OUT/NAME.FUNCTION.
+measure_each() {
+	me_name=$1
+	shift
+	for f in "$@"; do
+		: > "$OUT/$me_name.$f"
+	done
+	i=1
+	while [ "$i" -le "$REPS" ]; do
+		for f in "$@"; do
+			t=$(timed "$f" "$OUT/$me_name.$f.out.$i" \
+			    "$OUT/$me_name.times")
+			echo "$t $i" >> "$OUT/$me_name.$f"
+		done
+		i=$((i + 1))
+	done
+}
+
+# The placement of the two processes: any (the scheduler's choice), one
+# (both on CPU 0) or two (client on CPU 0, server on CPU 1).
+pin() {	# client|server
+	case "$e_cpus:$1" in
+	one:*|two:client) echo "taskset -c 0" ;;
+	two:server) echo "taskset -c 1" ;;
+	esac
+}
+
+# The same program measured with the same bytes each way: the frame of
+# an echo command with $e_data bytes of DATA ($e_frame).
+run_pingpong() {
+	case "$e_cpus" in
+	one) cpus="0 0" ;;
+	two) cpus="0 1" ;;
+	*) cpus= ;;
+	esac
+	# shellcheck disable=SC2086
+	timeit "$1" timeout "$RUN_LIMIT" "$ECHO_BIN" pingpong "$e_n" \
+	    "$e_frame" "$e_depth" $cpus
+}
+
+# socat's echo: what comes in on the connection goes into a pipe, what
+# comes out of the pipe goes back. Its blocks are 8192 bytes (its
+# default), but 4096 when more than 32 KiB are in flight: a write of
+# 8192 bytes into its own pipe, which poll(2) calls writable with one
+# free page, can block for good with nobody left to read the pipe (it
+# did, with 16 x 32 KiB in flight); one page always fits.
+socat_block() {
+	if [ $((e_depth * e_frame)) -le 32768 ]; then
+		echo 8192
+	else
+		echo 4096
+	fi
+}
+
+run_socat() {
+	sock=$TMPD/socat.sock
+	rm -f "$sock"
+	# shellcheck disable=SC2046
+	start_server "$OUT/echo.server.times" $(pin server) \
+	    socat -b "$(socat_block)" UNIX-LISTEN:"$sock" PIPE
+	wait_sock "$sock"
+	# shellcheck disable=SC2046
+	timeit "$1" $(pin client) timeout "$RUN_LIMIT" "$ECHO_BIN" client \
+	    "$sock" "$e_n" "$e_frame" "$e_depth" || return 1
+	stop_server wait
+	add_server "$1"
+}
+
+run_msgpeer() {
+	sock=$TMPD/peer.sock
+	rm -f "$sock"
+	# shellcheck disable=SC2046
+	start_server "$OUT/echo.server.times" $(pin server) \
+	    "$PEER" serve -q --listen "unix:$sock"
+	wait_sock "$sock"
+	# shellcheck disable=SC2046
+	timeit "$1" $(pin client) timeout "$RUN_LIMIT" "$PEER" echo -q \
+	    "unix:$sock" -c "$e_n" -s "$e_data" -P "$e_depth" || return 1
+	stop_server term
+	add_server "$1"
+}
+
+# The figures of one run as key=value: bench_echo prints them so;
+# msgpeer echo's report is turned into them (its latencies in ms).
+figures() {	# FILE
+	if grep -q '^messages=' "$1"; then
+		cat "$1"
+		return 0
+	fi
+	grep -q FAILED "$1" && die "msgpeer echo failed: $(cat "$1")"
+	awk '
+	/ replies in / { gsub(/:/, ""); rate = $6 }
+	/^latency / {
+		gsub(/,/, "")
+		p50 = $3 * 1000; p90 = $6 * 1000; p99 = $9 * 1000
+	}
+	END {
+		if (rate == "") exit 1
+		printf "rate=%s p50=%.1f p90=%.1f p99=%.1f\n", rate, p50,
+		    p90, p99
+	}' "$1" || die "no figures in $1"
+}
+
+# Over REPS runs of FUNCTION in measure_each NAME: the best rate (the
+# program's own, over its loop's wall time) and the medians of p50, p99.
+run_stats() {	# NAME FUNCTION
+	i=1
+	while [ "$i" -le "$REPS" ]; do
+		figures "$OUT/$1.$2.out.$i" > "$OUT/$1.$2.fig.$i"
+		i=$((i + 1))
+	done
+	best_rate=$(for i in $(seq "$REPS"); do
+		field "$OUT/$1.$2.fig.$i" rate; done | sort -g | tail -n 1)
+	p50=$(for i in $(seq "$REPS"); do
+		field "$OUT/$1.$2.fig.$i" p50; done | median_of)
+	p99=$(for i in $(seq "$REPS"); do
+		field "$OUT/$1.$2.fig.$i" p99; done | median_of)
+}
+
+least_cpu() {	# FILE of "cpu wall run"
+	sort -g "$1" | awk 'NR == 1 { print $1 }'
+}
+
+# Median over the runs of one file's CPU time over the other's.
+cpu_ratio_median() {	# BASE SUBJECT
+	paste -d ' ' "$1" "$2" | awk '{ printf "%.6f\n", $1 / $4 }' |
+	    median_of
+}
+
+# echo_config LABEL DATA DEPTH N CPUS: the three programs, one row each.
+echo_config() {
+	e_label=$1 e_data=$2 e_depth=$3 e_n=$4 e_cpus=$5
+	e_frame=$("$ECHO_BIN" msgsize "$e_data" | tr ' ' '\n' |
+	    sed -n 's/^command=//p')
+	[ -n "$e_frame" ] || die "bench_echo msgsize failed"
+	name=echo-$e_label
+	measure_each "$name" run_pingpong run_socat run_msgpeer
+	run_stats "$name" run_pingpong
+	pp_rate=$best_rate
+	pp_cpu=$(least_cpu "$OUT/$name.run_pingpong")
+	so_cpu=$(least_cpu "$OUT/$name.run_socat")
+	for f in run_pingpong run_socat run_msgpeer; do
+		run_stats "$name" "$f"
+		cpu=$(least_cpu "$OUT/$name.$f")
+		rmed=$(cpu_ratio_median "$OUT/$name.run_pingpong" \
+		    "$OUT/$name.$f")
+		prog=${f#run_}
+		[ "$prog" != socat ] || prog="socat -b $(socat_block)"
+		awk -v l="$e_label" -v d="$e_data" -v fr="$e_frame" \
+		    -v p="$e_depth" -v c="$e_cpus" -v prog="$prog" \
+		    -v n="$e_n" -v cpu="$cpu" -v ppc="$pp_cpu" -v soc="$so_cpu" \
+		    -v rmed="$rmed" -v rate="$best_rate" -v ppr="$pp_rate" \
+		    -v p50="$p50" -v p99="$p99" 'BEGIN {
+			printf "| %s | %d | %d | %d | %s | %s | %d | %.3f |" \
+			    " %.0f | %.2f | %.2f | %.2f | %.0f | %.1f |" \
+			    " %.2f | %.1f | %.1f |\n", l, d, fr, p, c, prog,
+			    n, cpu, n / cpu, ppc / cpu, rmed, soc / cpu,
+			    rate, rate * fr / 1e6, rate / ppr, p50, p99
+		}' | tee -a "$TABLE3"
+	done
+}
+
+# msgpeer is the tools' to build (make bench does): say when it is older
+# than the libproto.a just built, whose code it may then not have.
+check_peer() {
+	[ -x "$PEER" ] || die "$1: no $PEER: make first"
+	[ -n "$(find "$PEER" -newer "$B/lib/libproto.a")" ] ||
+	    echo "bench: warning: $PEER is older than" \
+	    "$B/lib/libproto.a: make first" >&2
+}
+
+workload_echo() {
+	command -v socat >/dev/null || die "echo: socat is not installed"
+	command -v taskset >/dev/null || die "echo: taskset is not installed"
+	check_peer echo
+	[ "$(nproc)" -ge 2 ] || die "echo: the placements need 2 CPUs"
+	make_tmpd
+	for c in $ECHO_CPUS; do
+		case "$c" in
+		any|one|two) ;;
+		*) die "BENCH_ECHO_CPUS: $c: any, one or two" ;;
+		esac
+	done
+	for c in $ECHO_CPUS; do
+		echo_config rt1 64 1 "$ECHO_RT1" "$c"
+	done
+	for c in $ECHO_CPUS; do
+		echo_config rt64 64 64 "$ECHO_RT64" "$c"
+	done
+	for c in $ECHO_CPUS; do
+		echo_config bulk 32768 "$ECHO_BULK_P" "$ECHO_BULK" "$c"
+	done
+}
+
+# --- memory ------------------------------------------------------------------
+
+# mem_run WHAT COUNT: a fresh msgpeer serve, then `bench_echo WHAT` with
+# its pid, which opens the sessions or links and prints the figures.
+mem_run() {
+	sock=$TMPD/mem.sock
+	rm -f "$sock"
+	start_server "$OUT/memory.server.times" "$PEER" serve -q \
+	    --listen "unix:$sock"
+	wait_sock "$sock"
+	spid=$(server_pid)
+	fresh=$(awk '/^Rss:/ { print $2 }' "/proc/$spid/smaps_rollup")
+	timeout "$RUN_LIMIT" "$ECHO_BIN" "$1" "unix:$sock" "$spid" "$2" \
+	    > "$OUT/memory.$1.out" || die "memory: bench_echo $1 failed"
+	stop_server term
+	awk -v what="$1" -v fresh="$fresh" '{
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			v[kv[1]] = kv[2]
+		}
+		n = v[what]
+		label = "links on one session"
+		if (what == "sessions")
+			label = "idle sessions"
+		printf "| %s | %d | %d | %d | %d | %.0f | %.0f | %d | %d |" \
+		    " %.0f | %.0f | %s |\n", label, n, fresh, v["server_rss0"],
+		    v["server_rss1"], v["server_rss_per"],
+		    v["server_anon_per"], v["client_rss0"], v["client_rss1"],
+		    v["client_rss_per"], v["client_anon_per"],
+		    v["kernel_slab_per"]
+	}' "$OUT/memory.$1.out" | tee -a "$TABLE4"
+}
+
+workload_memory() {
+	check_peer memory
+	[ -r /proc/self/smaps_rollup ] || die "memory: no smaps_rollup"
+	make_tmpd
+	# A descriptor a session on each side, and some to spare; the
+	# server inherits the limit.
+	want=$((MEM_SESSIONS + 64))
+	# dash, bash and busybox sh all have ulimit -n.
+	# shellcheck disable=SC3045
+	if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]
+	then
+		# shellcheck disable=SC3045
+		ulimit -n "$want" 2>/dev/null ||
+		    die "memory: $MEM_SESSIONS sessions need ulimit -n $want"
+	fi
+	mem_run sessions "$MEM_SESSIONS"
+	mem_run links "$MEM_LINKS"
+}
+
 # --- main -----------------------------------------------------------------
 
 build
 
-# Room for both streams: ~75 bytes a small message, 32816 a data one.
-need=$(awk -v s="$SMALL_N" -v d="$DATA_N" \
+# Room for the streams of the workloads chosen: ~75 bytes a small
+# message, 32816 a data one.
+case " $WORKLOADS " in *" small "*) room_s=$SMALL_N ;; *) room_s=0 ;; esac
+case " $WORKLOADS " in *" data "*) room_d=$DATA_N ;; *) room_d=0 ;; esac
+need=$(awk -v s="$room_s" -v d="$room_d" \
     'BEGIN { printf "%.0f\n", s * 76 + d * 32816 }')
 lack=$(check_room "$need")
 [ -z "$lack" ] || die "not enough $lack for $need bytes of streams:" \
@@ -321,6 +723,22 @@ lack=$(check_room "$need")
 	    "msgs/s (wall) | target | result |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$TABLE2"
+{
+	echo "| echo | DATA bytes | frame bytes | in flight | CPUs |" \
+	    "program | round trips | CPU s | round trips per CPU s |" \
+	    "ratio to ping-pong | ratio to ping-pong (median) |" \
+	    "ratio to socat | round trips/s (wall) | MB/s each way (wall) |" \
+	    "ratio to ping-pong (wall) | p50 us | p99 us |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+} > "$TABLE3"
+{
+	echo "| what | count | server Rss fresh KiB | server Rss before KiB |" \
+	    "server Rss after KiB | server bytes each (Rss) |" \
+	    "server bytes each (anon) | client Rss before KiB |" \
+	    "client Rss after KiB | client bytes each (Rss) |" \
+	    "client bytes each (anon) | kernel slab bytes each |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+} > "$TABLE4"
 for w in $WORKLOADS; do
 	"workload_$w"
 done
@@ -332,17 +750,25 @@ done
 	    head -n 1), $(uname -sr), load average" \
 	    "$(cut -d' ' -f1-3 /proc/loadavg) at the end"
 	echo "- compiler: $($CC --version | head -n 1), -O2"
-	echo "- command: \`sh bench/run.sh $B\` (BENCH_REPS=$REPS" \
-	    "BENCH_SMALL=$SMALL_N BENCH_DATA=$DATA_N BENCH_PASSES=$PASSES)"
-	echo "- each of $REPS runs: \`cat FILE... >/dev/null\`, then" \
-	    "\`bench_decode decode -b CHUNK FILE...\`, both under" \
-	    "\`bench_decode time\`"
-	echo "- GB/s and msgs/s: over the least CPU time (user + system) of" \
-	    "the $REPS runs; ratio = decode GB/s / cat GB/s; ratio (median):" \
-	    "median of the per-run CPU-time ratios; ratio (wall), msgs/s" \
-	    "(wall): over the least wall times instead; GB = 1e9 bytes"
-	echo
-	cat "$TABLE"
+	echo "- command: \`sh bench/run.sh $B\` (BENCH_WORKLOADS=\"$WORKLOADS\"" \
+	    "BENCH_REPS=$REPS BENCH_SMALL=$SMALL_N BENCH_DATA=$DATA_N" \
+	    "BENCH_PASSES=$PASSES BENCH_ECHO_RT1=$ECHO_RT1" \
+	    "BENCH_ECHO_RT64=$ECHO_RT64 BENCH_ECHO_BULK=$ECHO_BULK" \
+	    "BENCH_ECHO_BULK_P=$ECHO_BULK_P BENCH_ECHO_CPUS=\"$ECHO_CPUS\"" \
+	    "BENCH_MEM_SESSIONS=$MEM_SESSIONS" \
+	    "BENCH_MEM_LINKS=$MEM_LINKS)"
+	if grep -q '^| [sd][ma]' "$TABLE"; then
+		echo "- each of $REPS runs: \`cat FILE... >/dev/null\`, then" \
+		    "\`bench_decode decode -b CHUNK FILE...\`, both under" \
+		    "\`bench_decode time\`"
+		echo "- GB/s and msgs/s: over the least CPU time (user +" \
+		    "system) of the $REPS runs; ratio = decode GB/s / cat" \
+		    "GB/s; ratio (median): median of the per-run CPU-time" \
+		    "ratios; ratio (wall), msgs/s (wall): over the least" \
+		    "wall times instead; GB = 1e9 bytes"
+		echo
+		cat "$TABLE"
+	fi
 	if grep -q '^| summary' "$TABLE2"; then
 		echo
 		echo "Printing, \`tcpdump -nn -r CAPTURE >/dev/null\` against" \
@@ -350,6 +776,36 @@ done
 		    "one a TCP segment; ratio = tcpdump CPU time / msgdump's:"
 		echo
 		cat "$TABLE2"
+	fi
+	if grep -q '^| rt1\|^| rt64\|^| bulk' "$TABLE3"; then
+		echo
+		echo "Echo round trips over a unix socket, each of $REPS" \
+		    "rounds running ping-pong, socat and msgpeer in turn" \
+		    "(bench/RESULTS.md, \"Echo\", says what each does)." \
+		    "CPU s: the least, over the rounds, of the CPU time of" \
+		    "both processes (client and server, or parent and" \
+		    "child); ratio to X: X's CPU time over this program's" \
+		    "(above 1: cheaper than X); round trips/s (wall): the" \
+		    "best of the program's own rate over its loop; p50, p99:" \
+		    "medians over the rounds; CPUs: any (the scheduler's" \
+		    "choice), one (both on CPU 0), two (CPU 0 and CPU 1):"
+		echo
+		cat "$TABLE3"
+	fi
+	if grep -q '^| idle\|^| links' "$TABLE4"; then
+		echo
+		echo "Memory of msgpeer serve (the server) and of bench_echo" \
+		    "(the client, libproto on one loop), from" \
+		    "/proc/PID/smaps_rollup: before is after a few warm-up" \
+		    "sessions (links), after is with COUNT more open and" \
+		    "idle; bytes each = (after - before) / COUNT; fresh is" \
+		    "the server before any session. Kernel slab: the" \
+		    "growth of the whole machine's slab memory" \
+		    "(/proc/slabinfo) over the same interval, per session" \
+		    "or link (sockets, inodes, files, epoll entries of both" \
+		    "sides; other processes blur it):"
+		echo
+		cat "$TABLE4"
 	fi
 } > "$REPORT"
 echo "bench: report in $REPORT" >&2
