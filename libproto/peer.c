@@ -363,14 +363,22 @@ proto_peer_connect(struct proto_peer *p, const char *addr,
 void
 proto_peer_free(struct proto_peer *p)
 {
+	struct proto_session *s;
 	struct listener *l;
 	struct service *svc;
 
-	while (p->sessions != NULL) {
-		if (lpi_flowing(p->sessions))
-			lpi_closing_drained(p->sessions);
-		lpi_flush(p->sessions);
-		lpi_lose(p->sessions, ECANCELED, "the peer is shutting down");
+	while ((s = p->sessions) != NULL) {
+		/*
+		 * Closing: the transport closed after the GOODBYE then ends
+		 * the session (buried, not yet freed), where a break would
+		 * tell the application DETACHED and start a resume.
+		 */
+		if (lpi_flowing(s)) {
+			s->state = LPI_CLOSING;
+			lpi_closing_drained(s);
+		}
+		lpi_flush(s);
+		lpi_lose(s, ECANCELED, "the peer is shutting down");
 	}
 	while ((l = p->listeners) != NULL) {
 		p->listeners = l->next;
@@ -387,4 +395,15 @@ proto_peer_free(struct proto_peer *p)
 	proto_builder_free(&p->orphan_b);
 	free(p->rbuf);
 	free(p);
+}
+
+size_t
+proto_peer_sessions(const struct proto_peer *p)
+{
+	const struct proto_session *s;
+	size_t n = 0;
+
+	for (s = p->sessions; s != NULL; s = s->next)
+		n++;
+	return n;
 }

@@ -130,6 +130,13 @@ struct proto_session *proto_peer_connect(struct proto_peer *p,
     const char *addr, const struct proto_session_ops *ops, void *arg,
     char *err, size_t errlen);
 
+/*
+ * Sessions the peer has, in any state: handshaking, up, detached and
+ * waiting for a resume. A server on a one-shot transport (stdio, fd:)
+ * is done when this falls to 0.
+ */
+size_t proto_peer_sessions(const struct proto_peer *p);
+
 /* Orderly end: what is queued is sent, then GOODBYE; PROTO_EV_LOST. */
 void proto_session_close(struct proto_session *s);
 

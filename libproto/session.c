@@ -720,6 +720,25 @@ strip_crc(struct proto_msg *m)
 	m->length = (uint16_t)prev_end;
 }
 
+/*
+ * Damage is told from a malformed message by the CRC before the items
+ * are read: a flipped bit that also breaks an item rule is still damage
+ * to be resent, not a command to answer EBADMSG. The sender appends the
+ * CRC item last at an 8-aligned offset, so it is the message's last 8
+ * bytes whatever the bytes before it say.
+ */
+static int
+crc_damaged(const struct proto_msg *m)
+{
+	uint32_t pos = m->length - 8u;
+
+	if (m->length < PROTO_HDR_LEN + 8 || pos % 8 != 0 ||
+	    proto_get16(m->bytes + pos) != PROTO_ITEM_CRC ||
+	    proto_get16(m->bytes + pos + 2) != 8)
+		return 1;
+	return proto_get32(m->bytes + pos + 4) != proto_msg_crc(m, pos);
+}
+
 static void
 on_message(struct proto_session *s, const struct proto_msg *msg)
 {
@@ -728,6 +747,14 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 	char text[160];
 	int sequenced = proto_msg_command(m) > PROTO_CONTROL_LAST;
 
+	if (sequenced && lpi_flowing(s) && (s->features & PROTO_FEATURE_CRC) &&
+	    crc_damaged(m)) {
+		lpi_log(s->peer, PROTO_LOG_WARN, "offset %llu: CRC item missing "
+		    "or wrong: dropping the transport",
+		    (unsigned long long)m->offset);
+		lpi_detach(s, "CRC mismatch");
+		return;
+	}
 	if (proto_msg_validate(m, &err) < 0) {
 		if (!sequenced || !lpi_flowing(s)) {
 			proto_error_format(&err, text, sizeof(text));

@@ -143,6 +143,18 @@ on_journal(void *arg, const struct proto_journal *j)
 	    j->command);
 }
 
+/* Milliseconds, a whole number from 1 to 60000. */
+static uint64_t
+parse_ms(const char *opt, const char *s)
+{
+	const char *errstr;
+	long long v;
+
+	if (cli_number(s, 1, 60000, &v, &errstr) < 0)
+		errx(2, "%s %s: milliseconds, %s (1 to 60000)", opt, s, errstr);
+	return (uint64_t)v * PROTO_MS;
+}
+
 static uint64_t
 parse_seconds(const char *opt, const char *s)
 {
@@ -304,8 +316,7 @@ parse_option(struct opts *o, int c)
 		    optarg);
 		break;
 	case OPT_ACK_DELAY:
-		o->cfg.ack_delay_ns = parse_seconds("--ack-delay", optarg) /
-		    1000;
+		o->cfg.ack_delay_ns = parse_ms("--ack-delay", optarg);
 		break;
 	case OPT_RECONNECT:
 		o->cfg.reconnect_max_ns = parse_seconds("--reconnect-max",
@@ -380,6 +391,9 @@ check_args(struct opts *o)
 		errx(2, "--listen goes with serve");
 	if (o->cfg.dead_ns <= o->cfg.ping_idle_ns)
 		errx(2, "--dead must be longer than --ping-idle");
+	if (o->cfg.reconnect_max_ns < o->cfg.reconnect_min_ns)
+		errx(2, "--reconnect-max must be at least %.3f s, the first "
+		    "back-off", (double)o->cfg.reconnect_min_ns / 1e9);
 	if (o->keyfile != NULL)
 		read_key(o);
 	if (o->verbose < 0)

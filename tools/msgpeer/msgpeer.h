@@ -23,7 +23,8 @@ struct opts {
 	const char *keyfile;
 	int verbose;			/* -v count; -1 with -q */
 	/* ping */
-	long long count;		/* -c; 0: until interrupted */
+	long long count;		/* -c; not given (0): ping until
+					   interrupted, echo 10000 */
 	double interval;		/* -i seconds */
 	/* echo */
 	long long size;			/* -s bytes of DATA a command */

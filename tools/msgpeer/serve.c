@@ -40,26 +40,69 @@ event_name(enum proto_session_event ev)
 	}
 }
 
+/*
+ * stdio and fd: give one stream and no other: resuming over them is
+ * impossible, so the server ends when that stream's session ends or its
+ * transport breaks, instead of waiting out the session time-out.
+ */
+static int
+one_shot(const struct opts *o)
+{
+	int i;
+
+	for (i = 0; i < o->nlisten; i++)
+		if (strcmp(o->listen[i], "stdio") != 0 &&
+		    strncmp(o->listen[i], "fd:", 3) != 0)
+			return 0;
+	return 1;
+}
+
 void
 serve_event(void *arg, struct proto_session *s, enum proto_session_event ev,
     int error, const char *text)
 {
-	(void)arg;
+	struct run *r = arg;
+
 	(void)error;
 	describe(s, event_name(ev), text);
+	/* Over a one-shot transport a broken session cannot come back. */
+	if (ev == PROTO_EV_DETACHED && one_shot(r->o))
+		proto_loop_stop(r->loop);
+}
+
+static void
+on_watch(struct proto_timer *t, void *arg)
+{
+	struct run *r = arg;
+
+	if (proto_peer_sessions(r->peer) == 0) {
+		proto_loop_stop(r->loop);
+		return;
+	}
+	proto_timer_set(t, 100 * PROTO_MS);
 }
 
 int
 cmd_serve(struct run *r)
 {
+	struct proto_timer *watch = NULL;
 	char errbuf[256];
 	int i;
 
+	if (one_shot(r->o)) {
+		watch = proto_timer_new(r->loop, on_watch, r);
+		if (watch == NULL)
+			err(2, "timer");
+		/* The stream is handed over at the end of the first round. */
+		proto_timer_set(watch, 100 * PROTO_MS);
+	}
 	for (i = 0; i < r->o->nlisten; i++)
 		if (proto_peer_listen(r->peer, r->o->listen[i], errbuf,
 		    sizeof(errbuf)) < 0)
 			errx(2, "--listen %s", errbuf);
 	run_loop(r);
+	if (watch != NULL)
+		proto_timer_free(watch);
 	return 0;
 }
 
