@@ -3,10 +3,13 @@
 #  1. msgproto.7's NUMBERS tables (commands, item types and kinds, errno
 #     names, FEATURES bits, KIND values) equal dissectors/schema.c, and
 #     every command appears in its layer's table too; libproto.3's NAME
-#     and SYNOPSIS list exactly the functions of libproto/proto_*.h;
-#  2. the two programs in libproto.3's EXAMPLES compile with the project's
-#     warnings, and the first piped into the second prints what the page
-#     says; a cut-off stream makes the second exit 1;
+#     lists exactly the functions of libproto/proto_*.h, and its SYNOPSIS
+#     those and the function types (typedef ... proto_X_fn);
+#  2. the programs in libproto.3's EXAMPLES compile with the project's
+#     warnings; the first piped into the second prints what the page
+#     says; a cut-off stream makes the second exit 1; the third, run
+#     against a msgpeer serving echo, prints what the page says, and
+#     without a server reports the lost session and exits 1;
 #  3. mandoc -T lint finds nothing at level warning or above (skipped when
 #     mandoc is not installed).
 #
@@ -16,8 +19,19 @@ set -eu
 top=${1:-${MSGKIT_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}}
 build=${2:-${MSGKIT_BUILD:-$top/build}}
 cc=${CC:-cc}
+bin=${MSGKIT_BIN:-$build/bin}
 d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT INT TERM
+server=
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	if [ -n "$server" ]; then
+		kill "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+	fi
+	rm -rf "$d"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
 fail=0
 
 flags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
@@ -116,16 +130,21 @@ fi
 
 # Every function the public headers declare or define is in libproto.3's
 # NAME and SYNOPSIS, and the page names no function the headers lack.
+# Function types (typedef void proto_io_fn(...)) are types: the SYNOPSIS
+# shows them, NAME does not.
 grep -hv '^[[:space:]]*\*\|^/\*' "$top"/libproto/proto_*.h |
-    grep -o '\bproto_[a-z0-9_]*(' | tr -d '(' | sort -u > "$d/hdr_fns"
+    grep -o '\bproto_[a-z0-9_]*(' | tr -d '(' | sort -u > "$d/syn_want"
+grep -h '^typedef' "$top"/libproto/proto_*.h |
+    grep -o '\bproto_[a-z0-9_]*(' | tr -d '(' | sort -u > "$d/hdr_types"
+comm -23 "$d/syn_want" "$d/hdr_types" > "$d/name_want"
 sed -n '/^\.Sh NAME/,/^\.Nd/p' "$top/man/libproto.3" |
     awk '$1 == ".Nm" && $2 != "libproto" { print $2 }' | sort -u \
     > "$d/name_fns"
 sed -n '/^\.Sh SYNOPSIS/,/^\.Sh DESCRIPTION/p' "$top/man/libproto.3" |
     awk '$1 == ".Fn" || $1 == ".Fo" { print $2 }' | sort -u > "$d/syn_fns"
-for list in name_fns syn_fns; do
-	if diff -u "$d/hdr_fns" "$d/$list" > "$d/diff"; then
-		echo "ok: libproto.3 $list lists every function of the headers"
+for list in name syn; do
+	if diff -u "$d/${list}_want" "$d/${list}_fns" > "$d/diff"; then
+		echo "ok: libproto.3 ${list}_fns lists every function of the headers"
 	else
 		echo "FAIL: libproto.3 $list differs from libproto/proto_*.h" \
 		    "(- headers, + page):"
@@ -141,11 +160,11 @@ ex && /^\.Bd -literal$/ { n++; f = sprintf("%s/ex%d.c", dir, n); on = 1; next }
 /^\.Ed$/ { on = 0 }
 on { gsub(/\\e/, "\\"); sub(/^\\&/, ""); print > f }
 ' dir="$d" "$top/man/libproto.3"
-for i in 1 2; do
+for i in 1 2 3; do
 	# shellcheck disable=SC2086
 	if ! $cc $flags -I"$top" -I"$top/libproto" -I"$build/gen" \
-	    -o "$d/ex$i" "$d/ex$i.c" "$build/lib/libproto.a" -lpthread \
-	    2> "$d/cc$i"; then
+	    -o "$d/ex$i" "$d/ex$i.c" "$build/lib/libproto.a" -lcrypto \
+	    -lpthread 2> "$d/cc$i"; then
 		echo "FAIL: libproto.3 example $i does not compile:"
 		cat "$d/cc$i"
 		fail=1
@@ -176,6 +195,50 @@ if [ -x "$d/ex1" ] && [ -x "$d/ex2" ]; then
 	else
 		echo "FAIL: libproto.3 example 2 on a cut-off stream: exit $rc"
 		cat "$d/err"
+		fail=1
+	fi
+fi
+
+# The third example: a session to a msgpeer serving echo, then to nobody.
+if [ -x "$d/ex3" ] && [ ! -x "$bin/msgpeer" ]; then
+	echo "FAIL: libproto.3 example 3 needs $bin/msgpeer: build it first"
+	fail=1
+elif [ -x "$d/ex3" ]; then
+	"$bin/msgpeer" serve --listen "unix:$d/echo.sock" -q &
+	server=$!
+	i=0
+	while [ ! -S "$d/echo.sock" ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sed -n '/^prints:$/,/^\.Ed$/p' "$top/man/libproto.3" | sed '1,2d;$d' \
+	    > "$d/want3"
+	rc=0
+	timeout 10 "$d/ex3" "unix:$d/echo.sock" > "$d/got3" 2> "$d/err3" ||
+	    rc=$?
+	if [ "$rc" = 0 ] && [ -s "$d/want3" ] && cmp -s "$d/want3" "$d/got3" &&
+	    [ ! -s "$d/err3" ]; then
+		echo "ok: libproto.3 example 3 talks to msgpeer as the page says"
+	else
+		echo "FAIL: libproto.3 example 3 against msgpeer: exit $rc;" \
+		    "want / got / stderr:"
+		cat "$d/want3" "$d/got3" "$d/err3"
+		fail=1
+	fi
+	kill "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+	server=
+	rc=0
+	timeout 20 "$d/ex3" "unix:$d/nobody.sock" > "$d/got3" 2> "$d/err3" ||
+	    rc=$?
+	if [ "$rc" = 1 ] && [ ! -s "$d/got3" ] &&
+	    grep -q 'session lost: no session within the session time-out' \
+	    "$d/err3"; then
+		echo "ok: libproto.3 example 3 without a server: session lost," \
+		    "exit 1"
+	else
+		echo "FAIL: libproto.3 example 3 without a server: exit $rc"
+		cat "$d/got3" "$d/err3"
 		fail=1
 	fi
 fi
