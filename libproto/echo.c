@@ -30,12 +30,18 @@ echo_command(void *state, struct proto_request *req,
     const struct proto_msg *m)
 {
 	struct proto_builder *b;
+	struct proto_item more;
 	uint16_t cmd = proto_msg_command(m);
 	size_t items = m->length - PROTO_HDR_LEN;
 
 	(void)state;
 	if (cmd < ECHO_FIRST || cmd > ECHO_LAST) {
 		proto_reply_status(req, ENOSYS, NULL);
+		return;
+	}
+	/* Echoed, MORE would make the one reply look like a part. */
+	if (proto_msg_find(m, PROTO_ITEM_MORE, &more, NULL) > 0) {
+		proto_reply_status(req, EINVAL, "MORE marks reply parts only");
 		return;
 	}
 	b = proto_reply_begin(req);

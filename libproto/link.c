@@ -108,6 +108,11 @@ proto_cmd_begin(struct proto_link *l, uint16_t command)
 		errno = ENOTCONN;
 		return NULL;
 	}
+	/* Control commands are the session's; replies go through requests. */
+	if (command <= PROTO_CONTROL_LAST || (command & PROTO_REPLY_BIT)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	proto_builder_reset(&s->b);
 	if (proto_build_begin(&s->b, l->id, 0, command) < 0) {
 		errno = ENOMEM;
@@ -304,6 +309,9 @@ proto_call_wait(struct proto_link *l, uint16_t command,
 
 	if (reply != NULL)
 		*reply = NULL;
+	/* Refuse before sending: the reply could never be waited for. */
+	if (proto_loop_in_callback(loop))
+		return -EDEADLK;
 	b = proto_cmd_begin(l, command);
 	if (b == NULL)
 		return -errno;
@@ -738,7 +746,8 @@ on_link_close(struct proto_session *s, struct proto_link *l,
 	    proto_item_u32(&it, &count, NULL) < 0)
 		count = 0;
 	if (count == 0 || count > l->refs) {
-		reply_direct(s, l, m, EINVAL,
+		reply_direct(s, l, m, EINVAL, count == 0 ?
+		    "COUNT must be 1 or more" :
 		    "COUNT exceeds the references held");
 		return;
 	}
@@ -761,7 +770,7 @@ static void
 on_cancel(struct proto_session *s, struct proto_link *l,
     const struct proto_msg *m)
 {
-	struct proto_request *target, *c;
+	struct proto_request *target, *c, **tail;
 	struct proto_item it;
 	uint32_t msgid;
 
@@ -785,8 +794,12 @@ on_cancel(struct proto_session *s, struct proto_link *l,
 		return;
 	}
 	c->cancel_target = msgid;
-	c->cancel_next = target->cancels;
-	target->cancels = c;
+	/* Answered in the order they came, after the target. */
+	for (tail = &target->cancels; *tail != NULL;
+	    tail = &(*tail)->cancel_next)
+		;
+	c->cancel_next = NULL;
+	*tail = c;
 	if (!target->cancelled && l->ops != NULL && l->ops->cancel != NULL) {
 		target->cancelled = 1;
 		l->ops->cancel(l->state, target);

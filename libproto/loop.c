@@ -577,6 +577,12 @@ proto_loop_run_once(struct proto_loop *l, uint64_t timeout_ns)
 }
 
 int
+proto_loop_in_callback(const struct proto_loop *l)
+{
+	return l->in_round;
+}
+
+int
 proto_loop_run(struct proto_loop *l)
 {
 	if (l->in_round) {

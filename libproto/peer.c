@@ -181,7 +181,9 @@ lpi_session_new(struct proto_peer *p, int initiator)
 	if (p->sessions != NULL)
 		p->sessions->prev = s;
 	p->sessions = s;
-	s->detached_ns = proto_loop_now(p->loop);
+	/* An initiator gets the session time-out to bring it up at all. */
+	if (initiator)
+		proto_timer_set(s->expire, p->cfg.session_timeout_ns);
 	return s;
 }
 
@@ -299,16 +301,9 @@ void
 lpi_reconnect(struct proto_session *s)
 {
 	const struct proto_peer_config *cfg = &s->peer->cfg;
-	uint64_t now = proto_loop_now(s->peer->loop);
 
 	if (s->state == LPI_DEAD || s->conn != NULL || s->dial != NULL)
 		return;
-	/* Without a session to resume for so long, give up. */
-	if (now - s->detached_ns >= cfg->session_timeout_ns) {
-		lpi_lose(s, ETIMEDOUT, "no %s within the session time-out",
-		    s->was_up ? "resume" : "session");
-		return;
-	}
 	if (proto_timer_armed(s->retry))
 		return;
 	if (s->backoff_ns == 0) {
@@ -326,16 +321,8 @@ lpi_reconnect(struct proto_session *s)
 void
 lpi_retry_dial(struct proto_session *s)
 {
-	const struct proto_peer_config *cfg = &s->peer->cfg;
-
 	if (s->state == LPI_DEAD || s->conn != NULL || s->dial != NULL)
 		return;
-	if (proto_loop_now(s->peer->loop) - s->detached_ns >=
-	    cfg->session_timeout_ns) {
-		lpi_lose(s, ETIMEDOUT, "no %s within the session time-out",
-		    s->was_up ? "resume" : "session");
-		return;
-	}
 	dial_now(s);
 }
 

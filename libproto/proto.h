@@ -8,6 +8,9 @@
  *	proto_decode.h	zero-copy views, iterators, validation
  *	proto_framer.h	byte stream to messages
  *	proto_crc32c.h	the CRC feature's checksum
+ *	proto_loop.h	the event loop: descriptors, timers, deferred calls
+ *	proto_transport.h	addresses, listeners, dials, streams
+ *	proto_session.h	peers, sessions, links, commands, services
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -19,5 +22,8 @@
 #include "proto_decode.h"
 #include "proto_framer.h"
 #include "proto_crc32c.h"
+#include "proto_loop.h"
+#include "proto_transport.h"
+#include "proto_session.h"
 
 #endif

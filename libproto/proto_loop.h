@@ -70,6 +70,11 @@ int proto_loop_run_once(struct proto_loop *l, uint64_t timeout_ns);
 /* Make proto_loop_run() return after the current round. */
 void proto_loop_stop(struct proto_loop *l);
 /*
+ * 1 while a callback of l runs (no round may be run from there), else
+ * 0: lets a blocking helper refuse before it has done anything.
+ */
+int proto_loop_in_callback(const struct proto_loop *l);
+/*
  * Monotonic nanoseconds, as of the start of the current round (read when
  * the wait ends); outside callbacks, the clock itself.
  */

@@ -152,7 +152,10 @@ struct proto_session_info {
 	uint64_t retransmitted;	/* messages sent again after resumes */
 	uint64_t resumes;
 	uint64_t rtt_ns;	/* last PING round trip, 0 if none */
-	uint64_t unacked_bytes;
+	uint64_t unacked_bytes;	/* sent, not yet acknowledged */
+	uint64_t queued_bytes;	/* waiting for room in the peer's window:
+				   a sender that must not grow without
+				   bound holds back while this is high */
 	uint32_t links, calls, requests;
 };
 void proto_session_info(const struct proto_session *s,
@@ -178,7 +181,10 @@ typedef void proto_reply_fn(void *arg, struct proto_call *c,
  * Open a link to a service of the peer: LINK_OPEN {NEWLINK, SERVICE,
  * [EXPORT]}. The link may carry commands at once; fn gets the LINK_OPEN
  * reply (status 0 or why not). NULL when out of memory or the session
- * is lost.
+ * is lost. The link is freed, and must not be used again, once it is
+ * closed or refused and its last command has had its final reply: after
+ * fn of a refused LINK_OPEN or of the LINK_CLOSE returns (or of the last
+ * command outstanding on it), and when the session is freed.
  */
 struct proto_link *proto_link_open(struct proto_session *s,
     const char *service, const char *export_name, proto_reply_fn *fn,
@@ -196,7 +202,14 @@ int proto_link_close(struct proto_link *l, proto_reply_fn *fn, void *arg);
  * is built at a time per session.
  */
 struct proto_builder *proto_cmd_begin(struct proto_link *l, uint16_t command);
-/* Queue it: NULL with errno (EMSGSIZE, ENOMEM, ENOTCONN when lost). */
+/*
+ * Queue it: NULL with errno (EMSGSIZE, ENOMEM, ENOTCONN when lost).
+ * EINVAL from proto_cmd_begin for a control command (0x0000-0x000F,
+ * the session's own) or a command with the reply bit. Commands are not
+ * held back by the peer's LIMITS nor by max_memory: past them the peer
+ * answers EAGAIN, and a sender that produces without end watches
+ * queued_bytes in proto_session_info().
+ */
 struct proto_call *proto_cmd_send(struct proto_link *l, proto_reply_fn *fn,
     void *arg);
 void proto_cmd_abort(struct proto_link *l);
@@ -208,6 +221,9 @@ int proto_call_cancel(struct proto_call *c);
  * Run the loop until the command's final reply (a blocking call for
  * simple programs). Returns the final status; *reply, if given, gets a
  * copy of the final message (free() it), NULL when it failed here.
+ * -EDEADLK, with nothing sent, when called from a loop callback. Replies
+ * never show the CRC item: m->length, not the copy's header, is the
+ * length of what a reply callback sees (the copy's header is fixed).
  */
 int proto_call_wait(struct proto_link *l, uint16_t command,
     void (*items)(struct proto_builder *b, void *arg), void *arg,

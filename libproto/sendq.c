@@ -68,9 +68,19 @@ lpi_send_ctrl(struct proto_session *s, const uint8_t *bytes, size_t len)
 
 	if (c == NULL || c->closing)
 		return -1;
+	/*
+	 * A peer that sends PINGs and never reads the replies: the reader
+	 * drops the transport. The GOODBYE that says why still goes.
+	 */
+	if (c->ctrl_bytes + len > LPI_CTRL_MAX &&
+	    proto_get16(bytes + 12) != PROTO_CMD_GOODBYE) {
+		c->ctrl_full = 1;
+		return -1;
+	}
 	o = lpi_out_new(bytes, len, 0);
 	if (o == NULL)
 		return -1;
+	c->ctrl_bytes += (uint32_t)len;
 	if (c->ctrl_tail != NULL)
 		c->ctrl_tail->next = o;
 	else
@@ -315,6 +325,7 @@ consume(struct proto_session *s, const struct batch *b, size_t n)
 				c->ctrl_tail = NULL;
 			c->ctrl_partial = 0;
 			c->ctrl_off = 0;
+			c->ctrl_bytes -= e->o->len;
 			free(e->o);
 		} else {
 			s->wnext = e->o->next;
@@ -451,6 +462,7 @@ lpi_conn_clear_ctrl(struct lpi_conn *c)
 	c->ctrl = c->ctrl_tail = NULL;
 	c->ctrl_partial = 0;
 	c->ctrl_off = 0;
+	c->ctrl_bytes = 0;
 }
 
 static void

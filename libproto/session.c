@@ -102,8 +102,9 @@ hello_items(struct proto_session *s, struct proto_builder *b,
 	proto_build_u16(b, PROTO_ITEM_VERSION, PROTO_VERSION);
 	proto_build_string(b, PROTO_ITEM_NODE, s->peer->node,
 	    strlen(s->peer->node));
+	/* A session never up has nothing to resume: ask for a new one. */
 	proto_build_bytes(b, PROTO_ITEM_SESSION,
-	    s->has_id ? s->id : zero_session, LPI_SESSION_LEN);
+	    s->was_up ? s->id : zero_session, LPI_SESSION_LEN);
 	proto_build_u64(b, PROTO_ITEM_RECEIVED, s->recv_count);
 	proto_build_u64(b, PROTO_ITEM_FEATURES, features);
 	proto_build_u32(b, PROTO_ITEM_WINDOW, cfg->window);
@@ -155,6 +156,7 @@ struct hello {
 	uint32_t max_inflight, max_links;
 	const uint8_t *nonce;
 	const uint8_t *auth;
+	char errtext[160];
 	unsigned have;		/* HELLO_HAVE_* */
 };
 
@@ -195,6 +197,13 @@ read_hello(const struct proto_msg *m, struct hello *h)
 		switch (proto_item_type(&item)) {
 		case PROTO_ITEM_STATUS:
 			(void)proto_item_u32(&item, &h->status, NULL);
+			break;
+		case PROTO_ITEM_ERRTEXT:
+			if (proto_item_string(&item, &str, &n, NULL) == 0) {
+				n = n < sizeof(h->errtext) ? n :
+				    sizeof(h->errtext) - 1;
+				memcpy(h->errtext, str, n);
+			}
 			break;
 		case PROTO_ITEM_VERSION:
 			if (proto_item_u16(&item, &h->version, NULL) == 0)
@@ -257,6 +266,24 @@ take_peer_hello(struct proto_session *s, const struct hello *h)
 	s->hello_received = h->received;
 	if (h->nonce != NULL)
 		memcpy(s->peer_nonce, h->nonce, LPI_NONCE_LEN);
+}
+
+/*
+ * A resume names how many of e's messages the peer has: not fewer than
+ * it acknowledged, not more than were sent. Checked before answering,
+ * so a peer is never told STATUS 0 and then GOODBYE. The error ends s,
+ * the session of the transport: for an acceptor only the vehicle of
+ * the handshake, and e waits for a better resume or its time-out.
+ */
+static int
+bad_received(struct proto_session *s, const struct proto_session *e,
+    uint64_t received)
+{
+	if (received >= e->peer_received && received <= e->sent_seq)
+		return 0;
+	lpi_protocol_error(s, "resume with RECEIVED %" PRIu64 " outside %"
+	    PRIu64 "..%" PRIu64, received, e->peer_received, e->sent_seq);
+	return 1;
 }
 
 /* --- the acceptor's side of the handshake ------------------------------------ */
@@ -340,14 +367,10 @@ resume_into(struct proto_session *s, struct proto_session *e)
 	memcpy(e->peer_nonce, s->peer_nonce, LPI_NONCE_LEN);
 	e->peer_window = s->peer_window;
 	e->hello_received = s->hello_received;
-	proto_timer_stop(e->retry);
+	proto_timer_stop(e->expire);
 	s->state = LPI_DEAD;
 	lpi_session_bury(s);
-	if (lpi_acked(e, e->hello_received) < 0) {
-		lpi_protocol_error(e, "RECEIVED %" PRIu64 " beyond the %"
-		    PRIu64 " messages sent", e->hello_received, e->sent_seq);
-		return;
-	}
+	(void)lpi_acked(e, e->hello_received);	/* checked in on_hello */
 	e->state = LPI_UP;
 	e->resumes++;
 	lpi_rewind(e);
@@ -408,6 +431,8 @@ on_hello(struct proto_session *s, const struct proto_msg *m)
 			    "session's");
 			return;
 		}
+		if (bad_received(s, e, h.received))
+			return;
 		s->resuming = e;
 		memcpy(s->id, e->id, LPI_SESSION_LEN);
 	} else {
@@ -460,6 +485,7 @@ initiator_done(struct proto_session *s)
 	s->backoff_ns = 0;
 	proto_timer_stop(s->retry);
 	if (!s->was_up) {
+		proto_timer_stop(s->expire);
 		s->was_up = 1;
 		s->state = LPI_UP;
 		lpi_log(s->peer, PROTO_LOG_DEBUG, "session with %s up over %s",
@@ -468,11 +494,8 @@ initiator_done(struct proto_session *s)
 		lpi_flush_soon(s);
 		return;
 	}
-	if (lpi_acked(s, s->hello_received) < 0) {
-		lpi_protocol_error(s, "RECEIVED %" PRIu64 " beyond the %"
-		    PRIu64 " messages sent", s->hello_received, s->sent_seq);
-		return;
-	}
+	(void)lpi_acked(s, s->hello_received);	/* checked in the reply */
+	proto_timer_stop(s->expire);
 	s->state = LPI_UP;
 	s->resumes++;
 	lpi_rewind(s);
@@ -496,7 +519,8 @@ on_hello_reply(struct proto_session *s, const struct proto_msg *m)
 		return;
 	}
 	if (h.status != 0) {
-		lpi_lose(s, (int)h.status, "HELLO refused");
+		lpi_lose(s, (int)h.status, "HELLO refused (STATUS %u%s%s)",
+		    h.status, h.errtext[0] ? ": " : "", h.errtext);
 		return;
 	}
 	if (!(h.have & HELLO_HAVE_CORE) || (h.features & ~ours) != 0) {
@@ -504,7 +528,7 @@ on_hello_reply(struct proto_session *s, const struct proto_msg *m)
 		    "features not offered");
 		return;
 	}
-	if (s->has_id && memcmp(h.session, s->id, LPI_SESSION_LEN) != 0) {
+	if (s->was_up && memcmp(h.session, s->id, LPI_SESSION_LEN) != 0) {
 		lpi_protocol_error(s, "HELLO reply names another session");
 		return;
 	}
@@ -512,6 +536,8 @@ on_hello_reply(struct proto_session *s, const struct proto_msg *m)
 		lpi_protocol_error(s, "features changed on resume");
 		return;
 	}
+	if (s->was_up && bad_received(s, s, h.received))
+		return;
 	take_peer_hello(s, &h);
 	s->features = h.features;
 	memcpy(s->id, h.session, LPI_SESSION_LEN);
@@ -683,6 +709,7 @@ on_malformed(struct proto_session *s, const struct proto_msg *m,
     const struct proto_error *err)
 {
 	struct proto_builder *b;
+	struct proto_link *l;
 	char text[160];
 
 	count_in(s, m);
@@ -696,7 +723,9 @@ on_malformed(struct proto_session *s, const struct proto_msg *m,
 	proto_build_begin(b, m->linkid, m->msgid, m->command | PROTO_REPLY_BIT);
 	proto_build_u32(b, PROTO_ITEM_STATUS, EBADMSG);
 	proto_build_string(b, PROTO_ITEM_ERRTEXT, text, strlen(text));
-	(void)lpi_queue_built(s, proto_session_link0(s), b);
+	/* In its link's turn, like any reply; link 0 when there is none. */
+	l = m->linkid == 0 ? NULL : lpi_table_get(&s->links, m->linkid);
+	(void)lpi_queue_built(s, l != NULL ? l : &s->link0, b);
 }
 
 /*
@@ -739,6 +768,48 @@ crc_damaged(const struct proto_msg *m)
 	return proto_get32(m->bytes + pos + 4) != proto_msg_crc(m, pos);
 }
 
+/*
+ * Damage in transit: drop the transport, and the resume sends the
+ * message again. The same message damaged again and again is a sender
+ * that computes its CRC wrong, and resuming would loop for ever.
+ */
+static void
+crc_drop(struct proto_session *s, const struct proto_msg *m)
+{
+	if (s->crc_drops > 0 && s->crc_drop_at == s->recv_count)
+		s->crc_drops++;
+	else
+		s->crc_drops = 1;
+	s->crc_drop_at = s->recv_count;
+	if (s->crc_drops >= LPI_CRC_DROPS_MAX) {
+		lpi_protocol_error(s, "message %" PRIu64 " failed its CRC %u "
+		    "times", s->recv_count + 1, s->crc_drops);
+		return;
+	}
+	lpi_log(s->peer, PROTO_LOG_WARN, "offset %llu: CRC item missing or "
+	    "wrong: dropping the transport", (unsigned long long)m->offset);
+	lpi_detach(s, "CRC mismatch");
+}
+
+/*
+ * A peer that sends commands and does not read the replies would make
+ * the backlog grow without end: EAGAIN and EBADF answers cost memory
+ * too. Past twice the memory limit it is told so and the session ends.
+ */
+static int
+over_backlog(struct proto_session *s, const struct proto_msg *m)
+{
+	size_t limit = s->peer->cfg.max_memory;
+	uint64_t backlog = s->queued_bytes + s->unacked_bytes;
+
+	if (proto_msg_is_reply(m) || backlog <= limit ||
+	    backlog - limit <= limit)
+		return 0;
+	lpi_abort(s, ENOBUFS, "%" PRIu64 " bytes of replies not read",
+	    backlog);
+	return 1;
+}
+
 static void
 on_message(struct proto_session *s, const struct proto_msg *msg)
 {
@@ -749,12 +820,11 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 
 	if (sequenced && lpi_flowing(s) && (s->features & PROTO_FEATURE_CRC) &&
 	    crc_damaged(m)) {
-		lpi_log(s->peer, PROTO_LOG_WARN, "offset %llu: CRC item missing "
-		    "or wrong: dropping the transport",
-		    (unsigned long long)m->offset);
-		lpi_detach(s, "CRC mismatch");
+		crc_drop(s, m);
 		return;
 	}
+	if (sequenced && lpi_flowing(s) && over_backlog(s, m))
+		return;
 	if (proto_msg_validate(m, &err) < 0) {
 		if (!sequenced || !lpi_flowing(s)) {
 			proto_error_format(&err, text, sizeof(text));
@@ -771,15 +841,6 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 	if (!lpi_flowing(s)) {
 		lpi_protocol_error(s, "sequenced message 0x%04x before the "
 		    "handshake completed", m->command);
-		return;
-	}
-	if ((s->features & PROTO_FEATURE_CRC) &&
-	    proto_msg_crc_check(m, &err) < 0) {
-		/* Damage in transit: the resume sends it again. */
-		proto_error_format(&err, text, sizeof(text));
-		lpi_log(s->peer, PROTO_LOG_WARN, "%s: dropping the transport",
-		    text);
-		lpi_detach(s, "CRC mismatch");
 		return;
 	}
 	count_in(s, m);
@@ -829,6 +890,11 @@ conn_read(struct lpi_conn *c)
 			if (c->dead)
 				return;
 			s = c->s;
+			if (c->ctrl_full) {
+				lpi_detach(s, "the peer does not read: control "
+				    "queue full");
+				return;
+			}
 		}
 	}
 }
@@ -869,11 +935,15 @@ on_keepalive(struct proto_timer *t, void *arg)
 		lpi_detach(s, "no byte received for the dead-link time");
 		return;
 	}
-	if (idle >= cfg->ping_idle_ns && s->ping_sent_ns == 0 &&
-	    lpi_flowing(s))
+	if (idle < cfg->ping_idle_ns) {
+		proto_timer_set(t, cfg->ping_idle_ns - idle);
+		return;
+	}
+	if (s->ping_sent_ns == 0 && lpi_flowing(s))
 		proto_session_ping(s, NULL, NULL);
-	proto_timer_set(t, idle >= cfg->ping_idle_ns ?
-	    cfg->dead_ns - idle : cfg->ping_idle_ns - idle);
+	/* PING every ping_idle while silent, and check the dead time. */
+	proto_timer_set(t, cfg->dead_ns - idle < cfg->ping_idle_ns ?
+	    cfg->dead_ns - idle : cfg->ping_idle_ns);
 }
 
 int
@@ -936,16 +1006,21 @@ conn_close(struct proto_session *s)
 static void
 on_retry(struct proto_timer *t, void *arg)
 {
+	(void)t;
+	lpi_retry_dial(arg);
+}
+
+/* Detached, or never up, for the whole session time-out. */
+static void
+on_expire(struct proto_timer *t, void *arg)
+{
 	struct proto_session *s = arg;
 
 	(void)t;
-	if (!s->initiator) {
-		if (s->state == LPI_DETACHED)
-			lpi_lose(s, ETIMEDOUT, "not resumed within the "
-			    "session time-out");
+	if (lpi_flowing(s))
 		return;
-	}
-	lpi_retry_dial(s);
+	lpi_lose(s, ETIMEDOUT, "no %s within the session time-out",
+	    s->was_up ? "resume" : "session");
 }
 
 void
@@ -974,19 +1049,14 @@ lpi_detach(struct proto_session *s, const char *why)
 		return;
 	}
 	lpi_log(s->peer, PROTO_LOG_INFO, "transport %s lost: %s", peer, why);
-	if (s->state == LPI_UP || s->state == LPI_AUTH_SENT ||
-	    s->state == LPI_HELLO_SENT) {
-		if (s->was_up && s->state == LPI_UP) {
-			s->detached_ns = now_ns(s);
-			event(s, PROTO_EV_DETACHED, 0, why);
-		}
+	if (s->was_up && s->state == LPI_UP) {
+		/* The time-out runs from the break, not from each retry. */
+		proto_timer_set(s->expire, cfg->session_timeout_ns);
+		event(s, PROTO_EV_DETACHED, 0, why);
 	}
 	s->state = s->initiator ? LPI_CONNECTING : LPI_DETACHED;
-	if (s->initiator) {
+	if (s->initiator)
 		lpi_reconnect(s);
-		return;
-	}
-	proto_timer_set(s->retry, cfg->session_timeout_ns);
 }
 
 void
@@ -1006,6 +1076,7 @@ lpi_lose(struct proto_session *s, int error, const char *fmt, ...)
 	proto_timer_stop(s->ack_timer);
 	proto_timer_stop(s->keepalive);
 	proto_timer_stop(s->retry);
+	proto_timer_stop(s->expire);
 	if (s->dial != NULL) {
 		proto_dial_cancel(s->dial);
 		s->dial = NULL;
@@ -1021,22 +1092,40 @@ lpi_lose(struct proto_session *s, int error, const char *fmt, ...)
 	lpi_session_bury(s);
 }
 
-void
-lpi_protocol_error(struct proto_session *s, const char *fmt, ...)
+static void
+vabort(struct proto_session *s, uint32_t status, const char *what,
+    const char *fmt, va_list ap)
 {
 	char text[200];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	lpi_log(s->peer, PROTO_LOG_WARN, "protocol error from %s: %s",
+	lpi_log(s->peer, PROTO_LOG_WARN, "%s from %s: %s", what,
 	    s->conn != NULL ? s->conn->st.peer : "?", text);
 	if (s->conn != NULL) {
 		s->conn->closing = 0;
-		send_goodbye(s, EPROTO, text);
+		send_goodbye(s, status, text);
 	}
-	lpi_lose(s, EPROTO, "protocol error: %s", text);
+	lpi_lose(s, (int)status, "%s: %s", what, text);
+}
+
+void
+lpi_protocol_error(struct proto_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vabort(s, EPROTO, "protocol error", fmt, ap);
+	va_end(ap);
+}
+
+void
+lpi_abort(struct proto_session *s, uint32_t status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vabort(s, status, "session aborted", fmt, ap);
+	va_end(ap);
 }
 
 /* --- the application's calls -------------------------------------------------------- */
@@ -1109,6 +1198,7 @@ proto_session_info(const struct proto_session *s,
 	info->resumes = s->resumes;
 	info->rtt_ns = s->rtt_ns;
 	info->unacked_bytes = s->unacked_bytes;
+	info->queued_bytes = s->queued_bytes;
 	info->links = (uint32_t)s->links.used;
 	info->calls = (uint32_t)s->calls.used;
 	info->requests = s->nrequests;
@@ -1123,7 +1213,9 @@ lpi_session_timers(struct proto_session *s)
 	s->ack_timer = proto_timer_new(l, on_ack_timer, s);
 	s->keepalive = proto_timer_new(l, on_keepalive, s);
 	s->retry = proto_timer_new(l, on_retry, s);
-	if (s->ack_timer == NULL || s->keepalive == NULL || s->retry == NULL)
+	s->expire = proto_timer_new(l, on_expire, s);
+	if (s->ack_timer == NULL || s->keepalive == NULL || s->retry == NULL ||
+	    s->expire == NULL)
 		return -1;
 	return 0;
 }
@@ -1137,6 +1229,8 @@ lpi_session_free(struct proto_session *s)
 		proto_timer_free(s->keepalive);
 	if (s->retry != NULL)
 		proto_timer_free(s->retry);
+	if (s->expire != NULL)
+		proto_timer_free(s->expire);
 	if (s->flusher != NULL)
 		proto_defer_free(s->flusher);
 	lpi_links_free(s);

@@ -35,6 +35,10 @@
 #define LPI_WINDOW_MIN		(PROTO_FRAME_MAX + 8u)	/* one message fits */
 #define LPI_QUANTUM		16384u	/* bytes a link may send a turn */
 #define LPI_READ_MAX		(256u << 10)
+/* Control bytes queued on a transport the peer does not read. */
+#define LPI_CTRL_MAX		(256u << 10)
+/* Damage at one place, resent this often, is not damage in transit. */
+#define LPI_CRC_DROPS_MAX	5
 
 /* --- table.c ------------------------------------------------------------ */
 
@@ -80,6 +84,8 @@ struct lpi_conn {
 	uint32_t ctrl_off;	/* bytes of ctrl written */
 	int ctrl_partial;	/* a control message is half written */
 	uint32_t seq_off;	/* bytes of s->wnext written */
+	uint32_t ctrl_bytes;	/* queued in ctrl */
+	int ctrl_full;		/* LPI_CTRL_MAX reached: drop it */
 	int closing;		/* close once the control queue is out */
 	int dead;		/* closed; freed by the reaper */
 	struct lpi_conn *dead_next;
@@ -218,15 +224,18 @@ struct proto_session {
 	/* Timers. */
 	struct proto_timer *ack_timer;
 	struct proto_timer *keepalive;	/* PING and dead-link check */
-	struct proto_timer *retry;	/* initiator: reconnect; acceptor:
-					   the session time-out */
+	struct proto_timer *retry;	/* initiator: the back-off */
+	struct proto_timer *expire;	/* the session time-out, while
+					   detached or never up */
 	struct proto_defer *flusher;
 	uint64_t ping_sent_ns;
 	uint32_t ping_id;
 	void (*ping_done)(void *, struct proto_session *, uint64_t);
 	void *ping_arg;
-	uint64_t detached_ns;
 	uint64_t backoff_ns;
+	/* CRC mismatches in a row at the same place in the stream. */
+	uint32_t crc_drops;
+	uint64_t crc_drop_at;
 
 	/* Initiator: where to reconnect. */
 	struct proto_addr addr;
@@ -249,7 +258,7 @@ void lpi_log(struct proto_peer *p, enum proto_log_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const struct service *lpi_service(const struct proto_peer *p,
     const char *name, size_t len);
-/* Initiator: dial again now or after the back-off, or give up. */
+/* Initiator: dial again now or after the back-off. */
 void lpi_reconnect(struct proto_session *s);
 /* Initiator: the back-off is over. */
 void lpi_retry_dial(struct proto_session *s);
@@ -272,6 +281,9 @@ void lpi_lose(struct proto_session *s, int error, const char *fmt, ...)
 /* GOODBYE {EPROTO, ERRTEXT} and lose the session. */
 void lpi_protocol_error(struct proto_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* GOODBYE {status, ERRTEXT} and lose the session with that error. */
+void lpi_abort(struct proto_session *s, uint32_t status, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 void lpi_session_free(struct proto_session *s);
 int lpi_session_timers(struct proto_session *s);
 /* Could the session carry sequenced messages now? */
