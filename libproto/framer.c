@@ -30,17 +30,29 @@
 
 enum chain { CHAIN_REJECT, CHAIN_ACCEPT, CHAIN_MORE };
 
+/*
+ * The buffer is allocated when first needed: a stream whose chunks end
+ * at message boundaries never needs it, and an idle session should not
+ * hold 128 KiB.
+ */
 int
 proto_framer_init(struct proto_framer *f, unsigned flags)
 {
 	memset(f, 0, sizeof(*f));
-	f->buf = malloc(FRAMER_BUF);
-	if (f->buf == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
 	f->flags = flags;
 	f->state = PROTO_FRAMER_RUN;
+	return 0;
+}
+
+static int
+need_buf(struct proto_framer *f, struct proto_error *err)
+{
+	if (f->buf != NULL)
+		return 0;
+	f->buf = malloc(FRAMER_BUF);
+	if (f->buf == NULL)
+		return proto_error_set(err, PROTO_E_NOMEM, f->offset, 0,
+		    FRAMER_BUF, 0);
 	return 0;
 }
 
@@ -213,6 +225,8 @@ next_held(struct proto_framer *f, struct proto_msg *m, struct proto_error *err)
 {
 	uint32_t total;
 
+	if (need_buf(f, err) < 0)
+		return -1;
 	top_up(f, PROTO_HDR_LEN);
 	if (held(f) < PROTO_HDR_LEN) {
 		if (!final(f))
@@ -354,6 +368,8 @@ search(struct proto_framer *f, struct proto_error *err)
 	size_t c, n, avail, step;
 	enum chain v;
 
+	if (need_buf(f, err) < 0)
+		return -1;
 	if (!f->any_offset && !align_window(f)) {
 		if (final(f))
 			f->state = PROTO_FRAMER_DONE;

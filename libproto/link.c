@@ -67,7 +67,7 @@ lpi_queue_built(struct proto_session *s, struct proto_link *l,
 		errno = EMSGSIZE;
 		return -1;
 	}
-	o = lpi_out_new(proto_builder_data(b), (size_t)len, 8);
+	o = lpi_out_new(s->peer, proto_builder_data(b), (size_t)len, 8);
 	if (o == NULL)
 		return -1;
 	lpi_send_seq(s, l, o);
@@ -954,7 +954,7 @@ lpi_links_lose(struct proto_session *s, int error)
 			l->ops->close(l->state, l);
 		lpi_table_del(&s->links, l->id);
 		lpi_ring_remove(s, l);
-		lpi_out_free_list(l->q);
+		lpi_out_free_list(s->peer, l->q);
 		l->q = NULL;
 		free(l);
 	}

@@ -119,6 +119,7 @@ proto_peer_new(struct proto_loop *loop, const struct proto_peer_config *cfg,
 	if (p->rbuf == NULL || p->reaper == NULL)
 		goto nomem;
 	proto_builder_init(&p->orphan_b);
+	proto_builder_init(&p->ctrl_b);
 	return p;
 nomem:
 	if (p != NULL) {
@@ -380,6 +381,8 @@ proto_peer_free(struct proto_peer *p)
 	reap(NULL, p);
 	proto_defer_free(p->reaper);
 	proto_builder_free(&p->orphan_b);
+	proto_builder_free(&p->ctrl_b);
+	lpi_outcache_clear(&p->outcache);
 	free(p->rbuf);
 	free(p);
 }

@@ -64,7 +64,10 @@ struct proto_framer {
 				   hostile stream could make grow */
 };
 
-/* 0, or -1 with errno ENOMEM. */
+/*
+ * 0 (-1 is reserved for errors; none can happen now). The framer's
+ * 128 KiB buffer is allocated when first needed.
+ */
 int proto_framer_init(struct proto_framer *f, unsigned flags);
 void proto_framer_free(struct proto_framer *f);
 
@@ -80,7 +83,9 @@ void proto_framer_eof(struct proto_framer *f);
 /*
  * 1: *m is the next message, valid until the next call.
  * 0: the chunk is used up (or, after eof, the stream is finished).
- * -1: *err says what went wrong; call again to go on.
+ * -1: *err says what went wrong; call again to go on. PROTO_E_NOMEM
+ *     (the buffer could not be allocated) leaves the framer as it was:
+ *     a later call retries.
  */
 int proto_framer_next(struct proto_framer *f, struct proto_msg *m,
     struct proto_error *err);

@@ -34,29 +34,92 @@
 #define IOV_BATCH	64
 #define WRITE_BATCH	(1u << 20)	/* bytes offered to one writev */
 
-struct lpi_out *
-lpi_out_new(const uint8_t *bytes, size_t len, size_t extra)
+/*
+ * Class k holds 2^(k+8) + 128 bytes: the slack takes the header and a
+ * few items on top of a power-of-two payload (a 32 KiB DATA item with
+ * its header and CRC still fits 32 KiB + 128), so the common sizes do
+ * not waste half their buffer.
+ */
+static size_t
+class_size(int k)
 {
-	struct lpi_out *o = malloc(sizeof(*o) + len + extra);
+	return ((size_t)256 << k) + 128;
+}
 
-	if (o == NULL)
-		return NULL;
+static int
+size_class(size_t need)
+{
+	int k;
+
+	for (k = 0; k < LPI_OUT_CLASSES; k++)
+		if (need <= class_size(k))
+			return k;
+	return -1;
+}
+
+struct lpi_out *
+lpi_out_new(struct proto_peer *p, const uint8_t *bytes, size_t len,
+    size_t extra)
+{
+	struct lpi_outcache *oc = &p->outcache;
+	int k = size_class(len + extra);
+	struct lpi_out *o;
+
+	if (k >= 0 && (o = oc->free[k]) != NULL) {
+		oc->free[k] = o->next;
+		oc->count[k]--;
+	} else {
+		o = malloc(sizeof(*o) + (k >= 0 ? class_size(k) : len + extra));
+		if (o == NULL)
+			return NULL;
+	}
 	o->next = NULL;
 	o->seq = 0;
 	o->len = (uint32_t)len;
-	o->cap = (uint32_t)(len + extra);
+	o->cap = (uint32_t)(k >= 0 ? class_size(k) : len + extra);
+	o->cls = k;
 	memcpy(o->buf, bytes, len);
 	return o;
 }
 
 void
-lpi_out_free_list(struct lpi_out *o)
+lpi_out_free(struct proto_peer *p, struct lpi_out *o)
+{
+	struct lpi_outcache *oc = &p->outcache;
+	int k = o->cls;
+
+	if (k < 0 || (size_t)oc->count[k] * class_size(k) >= LPI_OUT_CACHE) {
+		free(o);
+		return;
+	}
+	o->next = oc->free[k];
+	oc->free[k] = o;
+	oc->count[k]++;
+}
+
+void
+lpi_out_free_list(struct proto_peer *p, struct lpi_out *o)
 {
 	struct lpi_out *next;
 
 	for (; o != NULL; o = next) {
 		next = o->next;
-		free(o);
+		lpi_out_free(p, o);
+	}
+}
+
+void
+lpi_outcache_clear(struct lpi_outcache *oc)
+{
+	struct lpi_out *o;
+	int k;
+
+	for (k = 0; k < LPI_OUT_CLASSES; k++) {
+		while ((o = oc->free[k]) != NULL) {
+			oc->free[k] = o->next;
+			free(o);
+		}
+		oc->count[k] = 0;
 	}
 }
 
@@ -77,7 +140,7 @@ lpi_send_ctrl(struct proto_session *s, const uint8_t *bytes, size_t len)
 		c->ctrl_full = 1;
 		return -1;
 	}
-	o = lpi_out_new(bytes, len, 0);
+	o = lpi_out_new(s->peer, bytes, len, 0);
 	if (o == NULL)
 		return -1;
 	c->ctrl_bytes += (uint32_t)len;
@@ -326,7 +389,7 @@ consume(struct proto_session *s, const struct batch *b, size_t n)
 			c->ctrl_partial = 0;
 			c->ctrl_off = 0;
 			c->ctrl_bytes -= e->o->len;
-			free(e->o);
+			lpi_out_free(s->peer, e->o);
 		} else {
 			s->wnext = e->o->next;
 			c->seq_off = 0;
@@ -436,7 +499,7 @@ lpi_acked(struct proto_session *s, uint64_t received)
 		if (s->rt == NULL)
 			s->rt_tail = NULL;
 		s->unacked_bytes -= o->len;
-		free(o);
+		lpi_out_free(s->peer, o);
 	}
 	lpi_flush_soon(s);
 	return 0;
@@ -458,7 +521,7 @@ lpi_rewind(struct proto_session *s)
 void
 lpi_conn_clear_ctrl(struct lpi_conn *c)
 {
-	lpi_out_free_list(c->ctrl);
+	lpi_out_free_list(c->s->peer, c->ctrl);
 	c->ctrl = c->ctrl_tail = NULL;
 	c->ctrl_partial = 0;
 	c->ctrl_off = 0;
@@ -468,7 +531,7 @@ lpi_conn_clear_ctrl(struct lpi_conn *c)
 static void
 clear_link_queue(struct proto_session *s, struct proto_link *l)
 {
-	lpi_out_free_list(l->q);
+	lpi_out_free_list(s->peer, l->q);
 	l->q = l->q_tail = NULL;
 	lpi_ring_remove(s, l);
 }
@@ -483,7 +546,7 @@ lpi_sendq_clear(struct proto_session *s)
 	for (i = 0; i < t->n; i++)
 		if (t->slots[i].val != NULL)
 			clear_link_queue(s, t->slots[i].val);
-	lpi_out_free_list(s->rt);
+	lpi_out_free_list(s->peer, s->rt);
 	s->rt = s->rt_tail = s->wnext = NULL;
 	s->unacked_bytes = 0;
 	s->queued_bytes = 0;

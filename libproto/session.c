@@ -49,10 +49,11 @@ lpi_flowing(const struct proto_session *s)
 
 /* --- building control messages ------------------------------------------- */
 
+/* The peer's own builder: a service may hold s->rb across a call. */
 static struct proto_builder *
 ctrl_begin(struct proto_session *s, uint32_t msgid, uint16_t command)
 {
-	struct proto_builder *b = &s->rb;
+	struct proto_builder *b = &s->peer->ctrl_b;
 
 	proto_builder_reset(b);
 	proto_build_begin(b, 0, msgid, command);
@@ -859,7 +860,7 @@ conn_read(struct lpi_conn *c)
 	struct proto_msg m;
 	char text[160];
 	ssize_t n;
-	int r, i;
+	int r, i, drained;
 
 	for (i = 0; i < 16; i++) {
 		n = read(c->st.rfd, s->peer->rbuf, LPI_READ_MAX);
@@ -879,7 +880,13 @@ conn_read(struct lpi_conn *c)
 		}
 		c->last_rx_ns = now_ns(s);
 		proto_framer_feed(&c->fr, s->peer->rbuf, (size_t)n);
+		drained = (size_t)n < LPI_READ_MAX;
 		while ((r = proto_framer_next(&c->fr, &m, &err)) != 0) {
+			if (r < 0 && err.reason == PROTO_E_NOMEM) {
+				/* Not the peer's fault: a resume may do. */
+				lpi_detach(s, "out of memory framing");
+				return;
+			}
 			if (r < 0) {
 				proto_error_format(&err, text, sizeof(text));
 				lpi_protocol_error(s, "%s", text);
@@ -896,6 +903,9 @@ conn_read(struct lpi_conn *c)
 				return;
 			}
 		}
+		/* The loop is level-triggered: no read just to see EAGAIN. */
+		if (drained)
+			return;
 	}
 }
 

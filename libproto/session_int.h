@@ -66,7 +66,22 @@ struct lpi_out {
 	uint64_t seq;		/* 0: control, never numbered */
 	uint32_t len;		/* bytes of the frame */
 	uint32_t cap;
+	int cls;		/* size class in the cache, -1: none */
 	uint8_t buf[];
+};
+
+/*
+ * Freed message buffers kept for reuse, by size class: a window's worth
+ * of 32 KiB messages freed by one ACK and allocated again at once would
+ * otherwise have malloc give the top of the heap back to the kernel and
+ * fault it in again, every round.
+ */
+#define LPI_OUT_CLASSES		9	/* 256 B to 64 KiB, each + 128 */
+#define LPI_OUT_CACHE		(512u << 10)	/* bytes kept per class */
+
+struct lpi_outcache {
+	struct lpi_out *free[LPI_OUT_CLASSES];
+	uint32_t count[LPI_OUT_CLASSES];
 };
 
 /* --- the transport a session runs over ---------------------------------- */
@@ -172,6 +187,8 @@ struct proto_peer {
 	struct proto_session *dead;	/* buried, freed by the reaper */
 	struct lpi_conn *dead_conns;
 	struct proto_builder orphan_b;	/* replies nobody will read */
+	struct proto_builder ctrl_b;	/* control messages being built */
+	struct lpi_outcache outcache;
 };
 
 struct proto_session {
@@ -293,7 +310,12 @@ void lpi_closing_drained(struct proto_session *s);
 
 /* --- sendq.c ------------------------------------------------------------- */
 
-struct lpi_out *lpi_out_new(const uint8_t *bytes, size_t len, size_t extra);
+/* A copy of bytes with room for `extra` more, from the peer's cache. */
+struct lpi_out *lpi_out_new(struct proto_peer *p, const uint8_t *bytes,
+    size_t len, size_t extra);
+void lpi_out_free(struct proto_peer *p, struct lpi_out *o);
+void lpi_out_free_list(struct proto_peer *p, struct lpi_out *o);
+void lpi_outcache_clear(struct lpi_outcache *oc);
 void lpi_journal(struct proto_session *s, char dir, uint64_t seq,
     const uint8_t *msg);
 /* Queue a control message on the current transport (copied). */
@@ -314,7 +336,6 @@ void lpi_conn_clear_ctrl(struct lpi_conn *c);
 /* Put a link with queued messages in the round robin, or take it out. */
 void lpi_ring_add(struct proto_session *s, struct proto_link *l);
 void lpi_ring_remove(struct proto_session *s, struct proto_link *l);
-void lpi_out_free_list(struct lpi_out *o);
 
 /* --- link.c -------------------------------------------------------------- */
 
