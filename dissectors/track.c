@@ -240,18 +240,6 @@ command_seen(struct track *t, struct track_conn *c, int dir,
 	c->used++;
 }
 
-/* STATUS of a reply: 0 when absent (a part) or unreadable. */
-static uint32_t
-reply_status(const struct proto_msg *m)
-{
-	struct proto_item it;
-	uint32_t status = 0;
-
-	if (proto_msg_find(m, PROTO_ITEM_STATUS, &it, NULL) > 0)
-		(void)proto_item_u32(&it, &status, NULL);
-	return status;
-}
-
 static int
 reply_is_part(const struct proto_msg *m)
 {
@@ -267,7 +255,7 @@ reply_seen(struct track_conn *c, int dir, const struct proto_msg *m,
 	struct pending *p;
 	int64_t ns = -1;
 
-	if (!reply_is_part(m) && reply_status(m) != 0)
+	if (!reply_is_part(m) && proto_msg_status(m) != 0)
 		s->errors++;
 	if (!c->two_way)
 		return -1;

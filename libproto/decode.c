@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto_decode.h"
+#include "proto_numbers.h"
 
 /*
  * The library is built with -fno-semantic-interposition (see the
@@ -456,6 +457,17 @@ proto_msg_find(const struct proto_msg *m, uint16_t type,
 		if (proto_item_type(item) == type)
 			return 1;
 	return r;
+}
+
+uint32_t
+proto_msg_status(const struct proto_msg *m)
+{
+	struct proto_item it;
+	uint32_t status = 0;
+
+	if (proto_msg_find(m, PROTO_ITEM_STATUS, &it, NULL) > 0)
+		(void)proto_item_u32(&it, &status, NULL);
+	return status;
 }
 
 /* A leaf that is not a REF, with exactly `want` data bytes if want >= 0. */

@@ -332,17 +332,6 @@ proto_call_wait(struct proto_link *l, uint16_t command,
 
 /* --- replies to our commands ---------------------------------------------- */
 
-static uint32_t
-msg_status(const struct proto_msg *m)
-{
-	struct proto_item it;
-	uint32_t status = 0;
-
-	if (proto_msg_find(m, PROTO_ITEM_STATUS, &it, NULL) > 0)
-		(void)proto_item_u32(&it, &status, NULL);
-	return status;
-}
-
 static int
 msg_has(const struct proto_msg *m, uint16_t type)
 {
@@ -376,7 +365,7 @@ on_reply(struct proto_session *s, const struct proto_msg *m)
 {
 	struct proto_call *c = lpi_table_get(&s->calls, m->msgid);
 	int final = !msg_has(m, PROTO_ITEM_MORE);
-	uint32_t status = msg_status(m);
+	uint32_t status = proto_msg_status(m);
 
 	if (c == NULL || c->link->id != m->linkid ||
 	    c->command != proto_msg_command(m)) {

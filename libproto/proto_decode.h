@@ -128,6 +128,8 @@ int proto_iter_next(struct proto_iter *it, struct proto_item *item,
 /* First item of `type` (flags ignored) among the message's own items. */
 int proto_msg_find(const struct proto_msg *m, uint16_t type,
     struct proto_item *item, struct proto_error *err);
+/* Its STATUS item's value: 0 when it has none (a part) or it is bad. */
+uint32_t proto_msg_status(const struct proto_msg *m);
 
 /*
  * Typed accessors: each refuses a container, a REF (but proto_item_ref)

@@ -599,11 +599,9 @@ on_goodbye(struct proto_session *s, const struct proto_msg *m)
 {
 	struct proto_item it;
 	const char *text = "";
-	uint32_t status = 0;
+	uint32_t status = proto_msg_status(m);
 	size_t n = 0;
 
-	if (proto_msg_find(m, PROTO_ITEM_STATUS, &it, NULL) > 0)
-		(void)proto_item_u32(&it, &status, NULL);
 	if (proto_msg_find(m, PROTO_ITEM_ERRTEXT, &it, NULL) > 0)
 		(void)proto_item_string(&it, &text, &n, NULL);
 	lpi_lose(s, ECONNRESET, "peer said GOODBYE (STATUS %u%s%.*s)",

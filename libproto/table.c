@@ -22,8 +22,9 @@ slot_of(uint64_t key, size_t mask)
 	return (size_t)key & mask;
 }
 
-void *
-lpi_table_get(const struct lpi_table *t, uint64_t key)
+/* The slot holding key, or NULL. */
+static struct lpi_slot *
+find(const struct lpi_table *t, uint64_t key)
 {
 	size_t mask, i;
 
@@ -33,8 +34,16 @@ lpi_table_get(const struct lpi_table *t, uint64_t key)
 	for (i = slot_of(key, mask); t->slots[i].val != NULL;
 	    i = (i + 1) & mask)
 		if (t->slots[i].key == key)
-			return t->slots[i].val;
+			return &t->slots[i];
 	return NULL;
+}
+
+void *
+lpi_table_get(const struct lpi_table *t, uint64_t key)
+{
+	struct lpi_slot *s = find(t, key);
+
+	return s != NULL ? s->val : NULL;
 }
 
 static void
@@ -78,19 +87,15 @@ lpi_table_put(struct lpi_table *t, uint64_t key, void *val)
 void *
 lpi_table_del(struct lpi_table *t, uint64_t key)
 {
+	struct lpi_slot *s = find(t, key);
 	size_t mask, i, j, home;
 	void *val;
 
-	if (t->n == 0)
+	if (s == NULL)
 		return NULL;
 	mask = t->n - 1;
-	for (i = slot_of(key, mask); t->slots[i].val != NULL;
-	    i = (i + 1) & mask)
-		if (t->slots[i].key == key)
-			break;
-	if (t->slots[i].val == NULL)
-		return NULL;
-	val = t->slots[i].val;
+	i = (size_t)(s - t->slots);
+	val = s->val;
 	t->slots[i].val = NULL;
 	t->used--;
 	/* Move up each later entry of the run whose home is not in (i, j]. */
