@@ -10,18 +10,8 @@
 # successive and repeated rules, reproducible rand, a stream that does not
 # frame, a pair relayed while a newer one is cut, after-ms, --delay-ms,
 # signals, --timeout and usage errors.
-set -u
-proxy="$MSGKIT_HELPERS/cutproxy"
-script="$MSGKIT_HELPERS/msgscript"
-tmp=$(mktemp -d)
-pids=
-fail=0
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source-path=SCRIPTDIR source=../lib/integration.sh
+. "${MSGKIT_TOP:?run through tests/run.sh}/tests/lib/integration.sh"
 
 bad() {
 	echo "FAIL: $*"
@@ -82,16 +72,10 @@ start_proxy() {
 	rm -f "$tmp/px.out" "$tmp/px.log" "$tmp/px.count"
 	"$proxy" --log "$tmp/px.log" --count-file "$tmp/px.count" \
 	    --timeout 120 "$@" >"$tmp/px.out" 2>"$tmp/px.err" &
-	px_pid=$!
-	pids="$pids $px_pid"
-	i=0
-	until grep -q '^listening on ' "$tmp/px.out" 2>/dev/null; do
-		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 "$px_pid" 2>/dev/null; then
-			echo "cutproxy did not start:"; cat "$tmp/px.err"; exit 1
-		fi
-		sleep 0.05
-	done
+	track_bg
+	px_pid=$bg_pid
+	wait_log "$tmp/px.out" '^listening on ' 5 "$px_pid" ||
+		{ echo "cutproxy did not start:"; cat "$tmp/px.err"; exit 1; }
 	px_addr=$(sed -n 's/^listening on //p' "$tmp/px.out")
 	case "$px_addr" in
 	unix:*) px_socat="UNIX-CONNECT:${px_addr#unix:}" ;;
@@ -109,17 +93,12 @@ stop_proxy() {
 # One server for one connection: sends s2c.raw, saves what comes.
 start_server() {
 	rm -f "$tmp/srv.sock" "$tmp/recv.$1"
-	socat -t 10 -T 15 UNIX-LISTEN:"$tmp/srv.sock",unlink-early \
-	    "OPEN:$tmp/s2c.raw,rdonly!!CREATE:$tmp/recv.$1" \
-	    2>"$tmp/srv.err.$1" &
-	srv_pid=$!
-	pids="$pids $srv_pid"
-	i=0
-	until [ -S "$tmp/srv.sock" ]; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && { echo "server did not start"; exit 1; }
-		sleep 0.02
-	done
+	start_bg "$tmp/srv.err.$1" socat -t 10 -T 15 \
+	    UNIX-LISTEN:"$tmp/srv.sock",unlink-early \
+	    "OPEN:$tmp/s2c.raw,rdonly!!CREATE:$tmp/recv.$1"
+	srv_pid=$bg_pid
+	wait_for 2 test -S "$tmp/srv.sock" ||
+		{ echo "server did not start"; exit 1; }
 }
 
 # One client: sends $2 (default c2s.raw), saves what comes in got.$1;
@@ -241,9 +220,9 @@ start_proxy unix:"$tmp/px.sock" unix:"$tmp/srv.sock"
 rm -f "$tmp/srv.sock"
 socat -t 10 -T 15 UNIX-LISTEN:"$tmp/srv.sock",unlink-early \
     SYSTEM:"cat >$tmp/recv.1; cat $tmp/s2c.raw" 2>/dev/null &
-srv_pid=$!
-pids="$pids $srv_pid"
-until [ -S "$tmp/srv.sock" ]; do sleep 0.02; done
+track_bg
+srv_pid=$bg_pid
+wait_for 5 test -S "$tmp/srv.sock" || { echo "FAIL: no server socket"; exit 1; }
 run_client 1
 cmp -s "$tmp/recv.1" "$tmp/c2s.raw" || bad "half-close: server stream differs"
 cmp -s "$tmp/got.1" "$tmp/s2c.raw" || bad "half-close: the answer after the end did not come back"
@@ -265,16 +244,11 @@ start_tcp_server() {
 	else
 		set -- "$1" "$2" -d "OPEN:$tmp/s2c.raw,rdonly!!CREATE:$tmp/recv.$1"
 	fi
-	socat -d -d "$3" -t 10 -T 15 TCP-LISTEN:"$2",bind=127.0.0.1,reuseaddr \
-	    "$4" 2>"$tmp/srv.err.$1" &
-	srv_pid=$!
-	pids="$pids $srv_pid"
-	i=0
-	until grep -q 'listening on' "$tmp/srv.err.$1"; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && { echo "tcp server did not start"; exit 1; }
-		sleep 0.02
-	done
+	start_bg "$tmp/srv.err.$1" socat -d -d "$3" -t 10 -T 15 \
+	    TCP-LISTEN:"$2",bind=127.0.0.1,reuseaddr "$4"
+	srv_pid=$bg_pid
+	wait_log "$tmp/srv.err.$1" 'listening on' 2 ||
+		{ echo "tcp server did not start"; exit 1; }
 	tport=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$tmp/srv.err.$1")
 }
 read_only_client() {
@@ -365,13 +339,9 @@ srv1=$srv_pid
 exec 7<>"$tmp/fifo"
 timeout 20 socat -t 10 -T 15 - "$px_socat" <"$tmp/fifo" >"$tmp/got.1" \
     2>"$tmp/cli.err.1" 7>&- &
-cli1=$!
-pids="$pids $cli1"
-i=0
-until grep -q '^conn 1: accepted' "$tmp/px.log"; do
-	i=$((i + 1)); [ $i -gt 100 ] && { bad "conn 1 not accepted"; break; }
-	sleep 0.02
-done
+track_bg
+cli1=$bg_pid
+wait_log "$tmp/px.log" '^conn 1: accepted' 2 || bad "conn 1 not accepted"
 sleep 0.2
 exchange 2
 check_conn 2
@@ -394,9 +364,9 @@ exec 7<>"$tmp/fifo"
 rm -f "$tmp/srv.sock"
 socat -t 0.1 -T 15 UNIX-LISTEN:"$tmp/srv.sock",unlink-early \
     "OPEN:$tmp/fifo,rdonly!!CREATE:$tmp/recv.1" 2>/dev/null &
-srv_pid=$!
-pids="$pids $srv_pid"
-until [ -S "$tmp/srv.sock" ]; do sleep 0.02; done
+track_bg
+srv_pid=$bg_pid
+wait_for 5 test -S "$tmp/srv.sock" || { echo "FAIL: no server socket"; exit 1; }
 t0=$(date +%s%N)
 timeout 10 socat -t 0.1 - "$px_socat" <"$tmp/fifo" >/dev/null 2>&1
 t1=$(date +%s%N)
@@ -461,13 +431,13 @@ head -c 5000000 /dev/urandom >"$tmp/rand.bin"
 start_proxy --cut s2c@3000001 unix:"$tmp/px.sock" unix:"$tmp/srv.sock"
 rm -f "$tmp/srv.sock"
 socat -u OPEN:"$tmp/rand.bin" UNIX-LISTEN:"$tmp/srv.sock",unlink-early 2>/dev/null &
-srv_pid=$!
-pids="$pids $srv_pid"
-until [ -S "$tmp/srv.sock" ]; do sleep 0.02; done
+track_bg
+srv_pid=$bg_pid
+wait_for 5 test -S "$tmp/srv.sock" || { echo "FAIL: no server socket"; exit 1; }
 rss0=$(awk '/^VmRSS/ {print $2}' /proc/"$px_pid"/status)
 timeout 20 socat -u "$px_socat" SYSTEM:"sleep 2.5; cat >$tmp/got.bp" 2>/dev/null &
-cli=$!
-pids="$pids $cli"
+track_bg
+cli=$bg_pid
 sleep 1
 cpu0=$(awk '{print $14 + $15}' /proc/"$px_pid"/stat)
 sleep 1
@@ -495,10 +465,9 @@ grep -q '^listening on unix:' "$tmp/t.out" || bad "--timeout: no address line"
 
 # SIGINT too; and --addr-file.
 "$proxy" --addr-file "$tmp/addr" tcp:127.0.0.1:0 unix:"$tmp/srv.sock" >/dev/null 2>"$tmp/i.err" &
-ipid=$!
-pids="$pids $ipid"
-i=0
-until [ -s "$tmp/addr" ]; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.02; done
+track_bg
+ipid=$bg_pid
+wait_for 2 test -s "$tmp/addr"
 grep -q '^tcp:127.0.0.1:[0-9][0-9]*$' "$tmp/addr" || bad "--addr-file: $(cat "$tmp/addr")"
 kill -INT "$ipid"
 wait "$ipid"
@@ -507,8 +476,8 @@ rc=$?
 
 # A stale socket file is taken over; a live one is refused.
 "$proxy" --timeout 1 unix:"$tmp/srv.sock" unix:"$tmp/x" >/dev/null 2>&1 &
-spid=$!
-pids="$pids $spid"
+track_bg
+spid=$bg_pid
 sleep 0.3
 "$proxy" unix:"$tmp/srv.sock" unix:"$tmp/x" >/dev/null 2>"$tmp/e"
 rc=$?

@@ -3,29 +3,13 @@
 # TCP: a scripted client (text notation turned into bytes by msgscript)
 # pipelines a whole session after its HELLO, and the server's answers,
 # decoded by msgdump -m, must come in the order msgproto(7) promises.
-set -u
-peer="$MSGKIT_BIN/msgpeer"
-dump="$MSGKIT_BIN/msgdump"
-script="$MSGKIT_HELPERS/msgscript"
-tmp=$(mktemp -d)
-pids=
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-fail=0
+# shellcheck source-path=SCRIPTDIR source=../lib/integration.sh
+. "${MSGKIT_TOP:?run through tests/run.sh}/tests/lib/integration.sh"
 
-"$peer" serve --listen "unix:$tmp/s.sock" --listen tcp:0 --max-links 2 \
-    --max-inflight 3 -v 2>"$tmp/server.log" &
-pids="$pids $!"
-i=0
-until grep -q "listening on tcp:" "$tmp/server.log"; do
-	i=$((i + 1))
-	[ $i -gt 50 ] && { echo "no server"; cat "$tmp/server.log"; exit 1; }
-	sleep 0.1
-done
+start_bg "$tmp/server.log" "$peer" serve --listen "unix:$tmp/s.sock" \
+    --listen tcp:0 --max-links 2 --max-inflight 3 -v
+wait_log "$tmp/server.log" "listening on tcp:" 5 ||
+	{ echo "no server"; cat "$tmp/server.log"; exit 1; }
 tcp=$(sed -n 's/.*listening on tcp:[^ ]*:\([0-9]*\).*/\1/p' "$tmp/server.log")
 
 # The client's side, in two parts with a pause between, so the delayed

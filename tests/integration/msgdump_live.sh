@@ -2,17 +2,8 @@
 # msgdump on a real capture: tcpdump records a two-way session over
 # loopback TCP (socat carries the two streams), and msgdump must decode
 # each direction to exactly the messages that were sent.
-set -u
-dump="$MSGKIT_BIN/msgdump"
-script="$MSGKIT_HELPERS/msgscript"
-tmp=$(mktemp -d)
-pids=
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source-path=SCRIPTDIR source=../lib/integration.sh
+. "${MSGKIT_TOP:?run through tests/run.sh}/tests/lib/integration.sh"
 
 "$script" -d out -o "$tmp/client.raw" "$MSGKIT_TOP/tests/golden/session.msg"
 "$script" -d in -o "$tmp/server.raw" "$MSGKIT_TOP/tests/golden/session.msg"
@@ -21,21 +12,17 @@ trap cleanup EXIT INT TERM
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
     echo $((20000 + $$ % 20000)))
 
-tcpdump -i lo -U -n --immediate-mode -B 65536 -w "$tmp/live.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
-tcpdump_pid=$!
-pids="$pids $tcpdump_pid"
-i=0
-until grep -q "listening on" "$tmp/tcpdump.err"; do
-	i=$((i + 1))
-	[ $i -gt 100 ] && { echo "tcpdump did not start:"; cat "$tmp/tcpdump.err"; exit 1; }
-	sleep 0.1
-done
+start_bg "$tmp/tcpdump.err" tcpdump -i lo -U -n --immediate-mode -B 65536 \
+    -w "$tmp/live.pcap" "tcp port $port"
+tcpdump_pid=$bg_pid
+wait_log "$tmp/tcpdump.err" "listening on" 10 ||
+	{ echo "tcpdump did not start:"; cat "$tmp/tcpdump.err"; exit 1; }
 
 # The server sends its stream and drains the client's; the client sends
 # its own in small writes and reads the server's.
 socat -T 10 TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr \
     SYSTEM:"cat '$tmp/server.raw'; cat >/dev/null" &
-pids="$pids $!"
+track_bg
 sleep 0.3
 timeout 20 socat -b 100 -t 2 - TCP:127.0.0.1:"$port" <"$tmp/client.raw" \
     >"$tmp/got.raw" || { echo "socat client failed"; exit 1; }
@@ -50,7 +37,6 @@ cmp "$tmp/got.raw" "$tmp/server.raw" || { echo "socat lost bytes"; exit 1; }
 "$dump" -r "$tmp/server.raw" -m >"$tmp/server.msg"
 grep '^> ' "$tmp/live.msg" | sed 's/^> //' >"$tmp/live-client.msg"
 grep '^< ' "$tmp/live.msg" | sed 's/^< //' >"$tmp/live-server.msg"
-fail=0
 cmp -s "$tmp/client.msg" "$tmp/live-client.msg" ||
 	{ echo "client direction differs"; diff "$tmp/client.msg" "$tmp/live-client.msg" | head; fail=1; }
 cmp -s "$tmp/server.msg" "$tmp/live-server.msg" ||

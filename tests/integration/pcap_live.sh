@@ -9,37 +9,14 @@
 # for tcpdump, and socat, ss. Every step has a time limit; everything
 # started here is killed on the way out.
 set -eu
-: "${MSGKIT_HELPERS:?run through tests/run.sh}"
+# shellcheck source-path=SCRIPTDIR source=../lib/integration.sh
+. "${MSGKIT_TOP:?run through tests/run.sh}/tests/lib/integration.sh"
+trap 'exit 1' INT TERM HUP	# exit, and so clean up
 cat=$MSGKIT_HELPERS/pcapcat
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pcap_live.XXXXXX")
-pids=
-
-cleanup() {
-	for p in $pids; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
-}
-
-# wait_for SECONDS COMMAND...: poll every 0.1 s until COMMAND succeeds.
-wait_for() {
-	tenths=$(($1 * 10))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		tenths=$((tenths - 1))
-		[ "$tenths" -gt 0 ] || return 1
-		sleep 0.1
-	done
 }
 
 port_busy() {
@@ -72,11 +49,10 @@ head -c 12345 /dev/urandom >"$tmp/s3"
 # a second) at a time, and those still in the kernel at SIGINT are lost.
 # -B (KiB): immediate mode with loopback's 64 KiB segments overflows the
 # default 2 MiB ring.
-timeout 120 tcpdump -i lo -U --immediate-mode -B 65536 -n \
-    -w "$tmp/live.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
-tcpdump=$!
-pids="$pids $tcpdump"
-wait_for 10 grep -q 'listening on' "$tmp/tcpdump.err" ||
+start_bg "$tmp/tcpdump.err" timeout 120 tcpdump -i lo -U --immediate-mode \
+    -B 65536 -n -w "$tmp/live.pcap" "tcp port $port"
+tcpdump=$bg_pid
+wait_log "$tmp/tcpdump.err" 'listening on' 10 ||
     fail "tcpdump does not listen: $(cat "$tmp/tcpdump.err")"
 
 # exchange N LISTEN_ADDR CONNECT_ADDR: streams cN up, sN down.
@@ -84,11 +60,10 @@ exchange() {
 	k=$1
 	# Read one file into the socket, write what comes back to another;
 	# after its EOF each side waits up to 30 s for the other's.
-	timeout 60 socat -t 30 "TCP-LISTEN:$port,$2,reuseaddr" \
-	    "OPEN:$tmp/s$k,rdonly!!CREATE:$tmp/got.c$k" \
-	    2>"$tmp/server$k.err" &
-	server=$!
-	pids="$pids $server"
+	start_bg "$tmp/server$k.err" timeout 60 socat -t 30 \
+	    "TCP-LISTEN:$port,$2,reuseaddr" \
+	    "OPEN:$tmp/s$k,rdonly!!CREATE:$tmp/got.c$k"
+	server=$bg_pid
 	wait_for 10 listening "$port" || fail "socat $k does not listen"
 	timeout 60 socat -t 30 "TCP:$3:$port,connect-timeout=10" \
 	    "OPEN:$tmp/c$k,rdonly!!CREATE:$tmp/got.s$k" ||

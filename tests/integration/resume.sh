@@ -8,22 +8,11 @@
 # messages sent by one side and received by the other, numbered 1..N
 # without a gap or a repeat, and every command answered exactly once, in
 # order on its link.
-set -u
-peer="$MSGKIT_BIN/msgpeer"
-proxy="$MSGKIT_HELPERS/cutproxy"
-tmp=$(mktemp -d)
-pids=
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-fail=0
+# shellcheck source-path=SCRIPTDIR source=../lib/integration.sh
+. "${MSGKIT_TOP:?run through tests/run.sh}/tests/lib/integration.sh"
 
-"$peer" serve --listen "unix:$tmp/server.sock" --listen tcp:0 \
-    --journal "$tmp/server.j" -v 2>"$tmp/server.log" &
-pids="$pids $!"
+start_bg "$tmp/server.log" "$peer" serve --listen "unix:$tmp/server.sock" \
+    --listen tcp:0 --journal "$tmp/server.j" -v
 
 # check_journals NAME CLIENT_JOURNAL: the client's session against the
 # server's journal.
@@ -78,14 +67,10 @@ scenario() {
 	"$proxy" $rules ${PROXY_FLAGS:-} --log "$tmp/$name.proxy" \
 	    --count-file "$tmp/$name.count" "$listen" "$target" \
 	    >"$tmp/proxy.out" &
-	ppid=$!
-	pids="$pids $ppid"
-	i=0
-	until grep -q "^listening on" "$tmp/proxy.out" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt 50 ] && { echo "$name: no proxy"; return 1; }
-		sleep 0.1
-	done
+	track_bg
+	ppid=$bg_pid
+	wait_log "$tmp/proxy.out" "^listening on" 5 ||
+		{ echo "$name: no proxy"; return 1; }
 	paddr=$(sed -n '1s/^listening on //p' "$tmp/proxy.out")
 	timeout 120 "$peer" echo "$paddr" -c "$count" -s 200 \
 	    -P 64 --journal "$tmp/client.j" -v ${CLIENT_FLAGS:-} \
@@ -117,12 +102,8 @@ scenario() {
 	    "messages retransmitted"
 }
 
-i=0
-until grep -q "listening on tcp:" "$tmp/server.log"; do
-	i=$((i + 1))
-	[ $i -gt 50 ] && { echo "no server"; cat "$tmp/server.log"; exit 1; }
-	sleep 0.1
-done
+wait_log "$tmp/server.log" "listening on tcp:" 5 ||
+	{ echo "no server"; cat "$tmp/server.log"; exit 1; }
 tcp=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$tmp/server.log")
 
 target="unix:$tmp/server.sock"

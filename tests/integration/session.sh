@@ -4,32 +4,17 @@
 # msgdump in a real capture; AUTH with the right key, a wrong one and
 # none; garbage bytes answered with GOODBYE EPROTO while the server goes
 # on serving; ping; the command line's errors.
-set -u
-peer="$MSGKIT_BIN/msgpeer"
-dump="$MSGKIT_BIN/msgdump"
-tmp=$(mktemp -d)
-pids=
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-fail=0
+# shellcheck source-path=SCRIPTDIR source=../lib/integration.sh
+. "${MSGKIT_TOP:?run through tests/run.sh}/tests/lib/integration.sh"
 
 # start NAME ARGS...: a server, its log in $tmp/NAME.log; sets $addr to
 # its tcp address.
 start() {
 	name=$1
 	shift
-	"$peer" serve "$@" --listen tcp:0 -v 2>"$tmp/$name.log" &
-	pids="$pids $!"
-	i=0
-	until grep -q "listening on tcp:" "$tmp/$name.log"; do
-		i=$((i + 1))
-		[ $i -gt 50 ] && { echo "$name: no server"; return 1; }
-		sleep 0.1
-	done
+	start_bg "$tmp/$name.log" "$peer" serve "$@" --listen tcp:0 -v
+	wait_log "$tmp/$name.log" "listening on tcp:" 5 ||
+		{ echo "$name: no server"; return 1; }
 	addr=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$tmp/$name.log")
 }
 
@@ -48,8 +33,7 @@ check() {	# check DESCRIPTION WANT_EXIT COMMAND...
 }
 
 # Transports.
-"$peer" serve --listen "unix:$tmp/s.sock" 2>"$tmp/unix.log" &
-pids="$pids $!"
+start_bg "$tmp/unix.log" "$peer" serve --listen "unix:$tmp/s.sock"
 start plain
 check "echo over unix" 0 "$peer" echo "unix:$tmp/s.sock" -c 2000 -P 16
 check "echo over tcp" 0 "$peer" echo "$addr" -c 2000 -P 16 -s 1000
@@ -61,16 +45,11 @@ grep -q "^2000 replies" "$tmp/out" || { echo "FAIL: exec echo output"; fail=1; }
 # msgdump follows the handshake and checks each one.
 start crc --crc
 port=${addr##*:}
-tcpdump -i lo -U -n --immediate-mode -B 65536 -w "$tmp/crc.pcap" \
-    "tcp port $port" 2>"$tmp/tcpdump.err" &
-tpid=$!
-pids="$pids $tpid"
-i=0
-until grep -q "listening on" "$tmp/tcpdump.err"; do
-	i=$((i + 1))
-	[ $i -gt 100 ] && { echo "tcpdump did not start"; exit 1; }
-	sleep 0.1
-done
+start_bg "$tmp/tcpdump.err" tcpdump -i lo -U -n --immediate-mode -B 65536 \
+    -w "$tmp/crc.pcap" "tcp port $port"
+tpid=$bg_pid
+wait_log "$tmp/tcpdump.err" "listening on" 10 ||
+	{ echo "tcpdump did not start"; exit 1; }
 check "echo with CRC" 0 "$peer" echo "$addr" --crc -c 500 -P 8
 sleep 0.3
 kill -INT "$tpid"
@@ -83,8 +62,8 @@ n=$(grep -c '^> 0x7000 .* CRC=0x' "$tmp/crc.msg")
 [ "$n" -eq 500 ] || { echo "FAIL: $n of 500 commands carry a CRC"; fail=1; }
 # A byte flipped in a command's DATA must show as a CRC error: the two
 # directions back through msgscript and mkpcap, one byte changed.
-"$MSGKIT_HELPERS/msgscript" -d out -o "$tmp/c.raw" "$tmp/crc.msg"
-"$MSGKIT_HELPERS/msgscript" -d in -o "$tmp/s.raw" "$tmp/crc.msg"
+"$script" -d out -o "$tmp/c.raw" "$tmp/crc.msg"
+"$script" -d in -o "$tmp/s.raw" "$tmp/crc.msg"
 size=$(wc -c <"$tmp/c.raw")
 printf '\377' | dd of="$tmp/c.raw" bs=1 seek=$((size - 40)) conv=notrunc \
     2>/dev/null
@@ -114,7 +93,7 @@ check "a key the server lacks" 1 "$peer" echo "unix:$tmp/s.sock" \
 # before any HELLO: GOODBYE {EPROTO, ERRTEXT}, and the server goes on.
 printf 'GARBAGE-GARBAG\005\000' >"$tmp/garbage"
 printf 'VFS_GETATTR link=0x1 msg=1\n' |
-    "$MSGKIT_HELPERS/msgscript" -o "$tmp/early" -
+    "$script" -o "$tmp/early" -
 for input in garbage early; do
 	timeout 10 socat -t 2 - "UNIX-CONNECT:$tmp/s.sock" <"$tmp/$input" \
 	    >"$tmp/answer.raw" 2>/dev/null
