@@ -406,6 +406,8 @@ reply_direct(struct proto_session *s, struct proto_link *l,
 	if (lpi_queue_built(s, l, b) < 0)
 		lpi_log(s->peer, PROTO_LOG_WARN, "reply to msg %u lost: %s",
 		    m->msgid, strerror(errno));
+	else
+		lpi_owed(s, l);
 }
 
 static struct proto_request *
@@ -775,6 +777,12 @@ on_cancel(struct proto_session *s, struct proto_link *l,
 	}
 	if (target->command == PROTO_CMD_CANCEL) {
 		reply_direct(s, l, m, EINVAL, "a CANCEL cannot be cancelled");
+		return;
+	}
+	/* A target already cancelled: this one frees nothing more. */
+	if (target->cancels != NULL &&
+	    s->nrequests >= s->peer->cfg.max_inflight) {
+		reply_direct(s, l, m, EAGAIN, "too many commands outstanding");
 		return;
 	}
 	c = request_new(s, l, m);

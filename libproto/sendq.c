@@ -35,15 +35,16 @@
 #define WRITE_BATCH	(1u << 20)	/* bytes offered to one writev */
 
 /*
- * Class k holds 2^(k+8) + 128 bytes: the slack takes the header and a
- * few items on top of a power-of-two payload (a 32 KiB DATA item with
- * its header and CRC still fits 32 KiB + 128), so the common sizes do
- * not waste half their buffer.
+ * Class k holds 2^(k+6) + 64 bytes, 128 to 65600: the slack takes the
+ * header and a few items on top of a power-of-two payload (a 32 KiB
+ * DATA item with its header and CRC fits 32 KiB + 64), so the common
+ * sizes do not waste half their buffer, and the largest message with
+ * its CRC (65543 bytes) has a class too.
  */
 static size_t
 class_size(int k)
 {
-	return ((size_t)256 << k) + 128;
+	return ((size_t)64 << k) + 64;
 }
 
 static int
@@ -78,6 +79,7 @@ lpi_out_new(struct proto_peer *p, const uint8_t *bytes, size_t len,
 	o->len = (uint32_t)len;
 	o->cap = (uint32_t)(k >= 0 ? class_size(k) : len + extra);
 	o->cls = k;
+	o->owed = 0;
 	memcpy(o->buf, bytes, len);
 	return o;
 }
@@ -203,6 +205,15 @@ lpi_send_seq(struct proto_session *s, struct proto_link *l, struct lpi_out *o)
 	lpi_flush_soon(s);
 }
 
+void
+lpi_owed(struct proto_session *s, struct proto_link *l)
+{
+	if (l->q_tail != NULL && !l->q_tail->owed) {
+		l->q_tail->owed = 1;
+		s->owed_bytes += l->q_tail->len;
+	}
+}
+
 static int
 window_full(const struct proto_session *s, uint32_t len)
 {
@@ -283,8 +294,11 @@ lpi_journal(struct proto_session *s, char dir, uint64_t seq,
 static void
 number(struct proto_session *s, struct lpi_out *o)
 {
-	if ((s->features & PROTO_FEATURE_CRC) && o->cap >= o->len + 8)
+	if ((s->features & PROTO_FEATURE_CRC) && o->cap >= o->len + 8) {
 		append_crc(o);
+		if (o->owed)
+			s->owed_bytes += 8;
+	}
 	o->seq = ++s->sent_seq;
 	if (s->rt_tail != NULL)
 		s->rt_tail->next = o;
@@ -499,6 +513,8 @@ lpi_acked(struct proto_session *s, uint64_t received)
 		if (s->rt == NULL)
 			s->rt_tail = NULL;
 		s->unacked_bytes -= o->len;
+		if (o->owed)
+			s->owed_bytes -= o->len;
 		lpi_out_free(s->peer, o);
 	}
 	lpi_flush_soon(s);
@@ -550,6 +566,7 @@ lpi_sendq_clear(struct proto_session *s)
 	s->rt = s->rt_tail = s->wnext = NULL;
 	s->unacked_bytes = 0;
 	s->queued_bytes = 0;
+	s->owed_bytes = 0;
 	if (s->conn != NULL)
 		lpi_conn_clear_ctrl(s->conn);
 }

@@ -385,8 +385,19 @@ resume_into(struct proto_session *s, struct proto_session *e)
 static void
 acceptor_done(struct proto_session *s)
 {
+	struct proto_session *e;
+
 	if (s->resuming != NULL) {
-		resume_into(s, s->resuming);
+		/*
+		 * Looked up again, not trusted: a session that ended since
+		 * the HELLO has been freed. on_auth has refused that case.
+		 */
+		e = lpi_find_session(s->peer, s->id);
+		if (e == NULL) {
+			lpi_lose(s, ESTALE, "resumed session ended meanwhile");
+			return;
+		}
+		resume_into(s, e);
 		return;
 	}
 	s->state = LPI_UP;
@@ -468,6 +479,13 @@ on_auth(struct proto_session *s, const struct proto_msg *m)
 	    s->nonce, s->id, want) < 0 || !lpi_auth_equal(p, want)) {
 		send_goodbye(s, EACCES, "authentication failed");
 		lpi_lose(s, EACCES, "the initiator's AUTH proof is wrong");
+		return;
+	}
+	/* The session to resume may have ended while AUTH was due. */
+	if (s->resuming != NULL &&
+	    lpi_find_session(s->peer, s->id) == NULL) {
+		send_goodbye(s, ESTALE, "the session ended meanwhile");
+		lpi_lose(s, ESTALE, "resumed session ended meanwhile");
 		return;
 	}
 	b = ctrl_begin(s, m->msgid, PROTO_CMD_AUTH | PROTO_REPLY_BIT);
@@ -567,6 +585,19 @@ on_hello_reply(struct proto_session *s, const struct proto_msg *m)
 	s->state = LPI_AUTH_SENT;
 }
 
+/* An acceptor that refuses our proof says so with a STATUS. */
+static void
+on_auth_reply(struct proto_session *s, const struct proto_msg *m)
+{
+	uint32_t status = proto_msg_status(m);
+
+	if (status != 0) {
+		lpi_lose(s, (int)status, "AUTH refused (STATUS %u)", status);
+		return;
+	}
+	initiator_done(s);
+}
+
 /* --- control messages ---------------------------------------------------------- */
 
 static void
@@ -640,7 +671,7 @@ on_control(struct proto_session *s, const struct proto_msg *m)
 		return;
 	}
 	if (cmd == PROTO_CMD_AUTH && reply && s->state == LPI_AUTH_SENT) {
-		initiator_done(s);
+		on_auth_reply(s, m);
 		return;
 	}
 	if (handshaking(s)) {
@@ -724,7 +755,10 @@ on_malformed(struct proto_session *s, const struct proto_msg *m,
 	proto_build_string(b, PROTO_ITEM_ERRTEXT, text, strlen(text));
 	/* In its link's turn, like any reply; link 0 when there is none. */
 	l = m->linkid == 0 ? NULL : lpi_table_get(&s->links, m->linkid);
-	(void)lpi_queue_built(s, l != NULL ? l : &s->link0, b);
+	if (l == NULL)
+		l = &s->link0;
+	if (lpi_queue_built(s, l, b) == 0)
+		lpi_owed(s, l);
 }
 
 /*
@@ -801,8 +835,13 @@ over_backlog(struct proto_session *s, const struct proto_msg *m)
 	size_t limit = s->peer->cfg.max_memory;
 	uint64_t backlog = s->queued_bytes + s->unacked_bytes;
 
+	/*
+	 * What services and the application queue is theirs to bound; a
+	 * peer that reads is not to blame for it. Only when the peer's own
+	 * free answers are past the limit too has it stopped reading.
+	 */
 	if (proto_msg_is_reply(m) || backlog <= limit ||
-	    backlog - limit <= limit)
+	    backlog - limit <= limit || s->owed_bytes <= limit)
 		return 0;
 	lpi_abort(s, ENOBUFS, "%" PRIu64 " bytes of replies not read",
 	    backlog);

@@ -67,6 +67,7 @@ struct lpi_out {
 	uint32_t len;		/* bytes of the frame */
 	uint32_t cap;
 	int cls;		/* size class in the cache, -1: none */
+	int owed;		/* a direct reply: the peer's doing alone */
 	uint8_t buf[];
 };
 
@@ -76,7 +77,7 @@ struct lpi_out {
  * otherwise have malloc give the top of the heap back to the kernel and
  * fault it in again, every round.
  */
-#define LPI_OUT_CLASSES		9	/* 256 B to 64 KiB, each + 128 */
+#define LPI_OUT_CLASSES		11	/* 64 B to 64 KiB, each + 64 */
 #define LPI_OUT_CACHE		(512u << 10)	/* bytes kept per class */
 
 struct lpi_outcache {
@@ -250,6 +251,12 @@ struct proto_session {
 	void (*ping_done)(void *, struct proto_session *, uint64_t);
 	void *ping_arg;
 	uint64_t backoff_ns;
+	/*
+	 * Bytes of direct replies (refusals, link 0's answers, EBADMSG)
+	 * queued or unacknowledged: what a peer can make us hold without
+	 * any service taking a request. Part of queued + unacked.
+	 */
+	uint64_t owed_bytes;
 	/* CRC mismatches in a row at the same place in the stream. */
 	uint32_t crc_drops;
 	uint64_t crc_drop_at;
@@ -320,6 +327,8 @@ void lpi_journal(struct proto_session *s, char dir, uint64_t seq,
     const uint8_t *msg);
 /* Queue a control message on the current transport (copied). */
 int lpi_send_ctrl(struct proto_session *s, const uint8_t *bytes, size_t len);
+/* The message just queued on l is a direct reply (see owed_bytes). */
+void lpi_owed(struct proto_session *s, struct proto_link *l);
 /* Queue a sequenced message on link l (takes o). */
 void lpi_send_seq(struct proto_session *s, struct proto_link *l,
     struct lpi_out *o);

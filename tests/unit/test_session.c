@@ -4,10 +4,12 @@
  * a client peer connecting to it, both on one loop. Where a test must
  * speak bytes the API would never send, it opens a raw socket to the
  * server, builds messages with proto_build_* and reads the answers
- * through a proto_framer. Where a transport must break or go silent
- * under a live session, the client goes through a relay in this file
- * that forwards bytes and can cut, stall or refuse connections, and can
- * keep a copy of what it forwarded.
+ * through a proto_framer; where the client's side is under test, the
+ * test listens in the server's place and answers by hand (a raw
+ * acceptor). Where a transport must break or go silent under a live
+ * session, the client goes through a relay in this file that forwards
+ * bytes and can cut, stall or refuse connections, and can keep a copy
+ * of what it forwarded.
  *
  * Every wait drives the loop with proto_loop_run_once until a condition
  * holds, at most WAIT_NS of real time: a broken engine fails a test
@@ -294,6 +296,7 @@ struct side {
 	int ups, detached, resumed, lost;
 	int lost_error;
 	char lost_text[256];
+	char detached_text[256];	/* why, at the last DETACHED */
 	enum proto_session_event ev[EVLOG_MAX];
 	int nev;
 	struct jent *j;			/* the journal, both directions */
@@ -320,6 +323,8 @@ on_event(void *arg, struct proto_session *s, enum proto_session_event ev,
 		break;
 	case PROTO_EV_DETACHED:
 		sd->detached++;
+		snprintf(sd->detached_text, sizeof(sd->detached_text), "%s",
+		    text != NULL ? text : "");
 		break;
 	case PROTO_EV_RESUMED:
 		sd->resumed++;
@@ -804,6 +809,21 @@ settle(struct env *e, uint64_t ns)
 	}								\
 } while (0)
 
+/*
+ * As WAIT, but at most ns: where a late event is itself the failure,
+ * and waiting the full WAIT_NS would only slow down the report.
+ */
+#define WAIT_UPTO(e, ns, cond) do {					\
+	uint64_t until_ = mono() + (ns);				\
+	while (!(cond)) {						\
+		if (mono() > until_)					\
+			fail_msg("%s:%d: not within %" PRIu64 " ms: %s",	\
+			    __FILE__, __LINE__, (uint64_t)(ns) / PROTO_MS,	\
+			    #cond);					\
+		step(e);						\
+	}								\
+} while (0)
+
 static void
 peer_start(struct env *e, struct side *sd, int listen)
 {
@@ -1037,17 +1057,23 @@ struct raw {
 };
 
 static struct raw *
-raw_open(struct env *e)
+raw_new(struct env *e, int fd)
 {
 	struct raw *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
+	assert_true(fd >= 0);
 	r->e = e;
-	r->fd = unix_connect(e->srv_path);
-	assert_true(r->fd >= 0);
+	r->fd = fd;
 	assert_int_equal(proto_framer_init(&r->fr, 0), 0);
 	proto_builder_init(&r->b);
 	return r;
+}
+
+static struct raw *
+raw_open(struct env *e)
+{
+	return raw_new(e, unix_connect(e->srv_path));
 }
 
 static void
@@ -1229,9 +1255,13 @@ raw_ack(struct raw *r)
 	raw_send(r);
 }
 
+/*
+ * HELLO with WINDOW window: what we say we hold unacknowledged, which
+ * only sets how often the server ACKs (a quarter of it).
+ */
 static void
-raw_hello_send(struct raw *r, uint64_t features, const uint8_t *session,
-    uint64_t received, const uint8_t *nonce)
+raw_hello_send_w(struct raw *r, uint64_t features, const uint8_t *session,
+    uint64_t received, const uint8_t *nonce, uint32_t window)
 {
 	static const uint8_t zero[16];
 	struct proto_builder *b = raw_begin(r, 0, 0, PROTO_CMD_HELLO);
@@ -1241,7 +1271,7 @@ raw_hello_send(struct raw *r, uint64_t features, const uint8_t *session,
 	proto_build_bytes(b, PROTO_ITEM_SESSION, session ? session : zero, 16);
 	proto_build_u64(b, PROTO_ITEM_RECEIVED, received);
 	proto_build_u64(b, PROTO_ITEM_FEATURES, features);
-	proto_build_u32(b, PROTO_ITEM_WINDOW, 1u << 20);
+	proto_build_u32(b, PROTO_ITEM_WINDOW, window);
 	proto_build_nest_begin(b, PROTO_ITEM_LIMITS, 0);
 	proto_build_u32(b, PROTO_ITEM_MAX_INFLIGHT, 1024);
 	proto_build_u32(b, PROTO_ITEM_MAX_LINKS, 1024);
@@ -1249,6 +1279,13 @@ raw_hello_send(struct raw *r, uint64_t features, const uint8_t *session,
 	if (nonce != NULL)
 		proto_build_bytes(b, PROTO_ITEM_NONCE, nonce, 32);
 	raw_send(r);
+}
+
+static void
+raw_hello_send(struct raw *r, uint64_t features, const uint8_t *session,
+    uint64_t received, const uint8_t *nonce)
+{
+	raw_hello_send_w(r, features, session, received, nonce, 1u << 20);
 }
 
 /* The HELLO reply: its STATUS, and what it says kept in r. */
@@ -1319,9 +1356,10 @@ raw_link_open(struct raw *r, uint64_t id, const char *svc, uint32_t msgid)
 	return status_of(m);
 }
 
-/* The next message is the reply to (link, msgid, cmd): its STATUS. */
+/* The next message is the reply to (link, msgid, cmd): STATUS, ERRTEXT. */
 static int
-raw_expect(struct raw *r, uint64_t link, uint32_t msgid, uint16_t cmd)
+raw_expect_text(struct raw *r, uint64_t link, uint32_t msgid, uint16_t cmd,
+    char *buf, size_t len)
 {
 	const struct proto_msg *m = raw_next(r);
 
@@ -1333,7 +1371,17 @@ raw_expect(struct raw *r, uint64_t link, uint32_t msgid, uint16_t cmd)
 		fail_msg("raw: got link 0x%" PRIx64 " msg %u cmd 0x%04x, "
 		    "wanted link 0x%" PRIx64 " msg %u cmd 0x%04x", m->linkid,
 		    m->msgid, m->command, link, msgid, cmd | PROTO_REPLY_BIT);
+	errtext_of(m, buf, len);
 	return status_of(m);
+}
+
+/* The next message is the reply to (link, msgid, cmd): its STATUS. */
+static int
+raw_expect(struct raw *r, uint64_t link, uint32_t msgid, uint16_t cmd)
+{
+	char text[256];
+
+	return raw_expect_text(r, link, msgid, cmd, text, sizeof(text));
 }
 
 /* A command on link with optional TARGET or COUNT. */
@@ -1370,6 +1418,167 @@ raw_goodbye(struct raw *r, char *buf, size_t len)
 	errtext_of(m, buf, len);
 	raw_wait_eof(r);
 	return st;
+}
+
+/*
+ * Resume r's session over a new connection, claiming all r received;
+ * the caller closes r (the server may not have seen it break yet).
+ */
+static struct raw *
+raw_resume(struct raw *r)
+{
+	struct raw *n = raw_open(r->e);
+
+	raw_hello_send(n, r->features, r->session, r->received, NULL);
+	assert_int_equal(raw_hello_reply(n), 0);
+	assert_memory_equal(n->session, r->session, 16);
+	n->crc = r->crc;
+	n->received = r->received;
+	return n;
+}
+
+/*
+ * Write empty commands (link, msgids 1, 2..., cmd) and never read, as a
+ * peer that does not take its replies would: up to cap bytes, or until
+ * the server closes the transport (EPIPE, ECONNRESET). After every
+ * round, the backlog of watch's session (queued and unacknowledged
+ * bytes) raises *maxb. Returns the bytes written.
+ */
+static uint64_t
+raw_flood(struct raw *r, uint64_t link, uint16_t cmd, uint64_t cap,
+    const struct side *watch, uint64_t *maxb)
+{
+	struct proto_session_info info;
+	uint64_t until = mono() + WAIT_NS, wrote = 0;
+	uint32_t msgid = 1;
+	const uint8_t *p;
+	size_t len, off;
+	ssize_t n;
+	int i;
+
+	while (wrote < cap) {
+		for (i = 0; i < 1024; i++) {
+			raw_begin(r, link, msgid++, cmd);
+			assert_true(proto_build_end(&r->b) > 0);
+		}
+		p = proto_builder_data(&r->b);
+		len = proto_builder_len(&r->b);
+		off = 0;
+		while (off < len) {
+			n = send(r->fd, p + off, len - off, MSG_NOSIGNAL);
+			if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+				proto_builder_reset(&r->b);
+				return wrote;
+			}
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				fail_msg("raw flood: %s", strerror(errno));
+			if (n > 0) {
+				off += (size_t)n;
+				wrote += (uint64_t)n;
+				r->sent += (uint64_t)n;
+				continue;
+			}
+			if (mono() > until)
+				fail_msg("raw flood: %" PRIu64 " bytes in %d s",
+				    wrote, (int)(WAIT_NS / PROTO_SEC));
+			step(r->e);
+			if (watch != NULL && watch->s != NULL) {
+				proto_session_info(watch->s, &info);
+				if (info.queued_bytes + info.unacked_bytes >
+				    *maxb)
+					*maxb = info.queued_bytes +
+					    info.unacked_bytes;
+			}
+		}
+		proto_builder_reset(&r->b);
+		step(r->e);
+		if (watch != NULL && watch->s != NULL) {
+			proto_session_info(watch->s, &info);
+			if (info.queued_bytes + info.unacked_bytes > *maxb)
+				*maxb = info.queued_bytes + info.unacked_bytes;
+		}
+	}
+	return wrote;
+}
+
+/* --- a raw acceptor: the server's side of the wire, by hand --------------- */
+
+/* Listen where the server would; the client peer is pointed here. */
+static int
+raw_listen(struct env *e)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", e->srv_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+/* The client's connection: the loop runs its dial meanwhile. */
+static struct raw *
+raw_accept(struct env *e, int lfd)
+{
+	uint64_t until = mono() + WAIT_NS;
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			fail_msg("raw accept: %s", strerror(errno));
+		if (mono() > until)
+			fail_msg("raw accept: the client did not connect");
+		step(e);
+	}
+	return raw_new(e, fd);
+}
+
+/* Take the client's HELLO; answer with status (and text when not 0). */
+static void
+raw_serve_hello(struct raw *r, uint32_t status, const char *text)
+{
+	const struct proto_msg *m = raw_next(r);
+	struct proto_builder *b;
+
+	assert_non_null(m);
+	assert_int_equal(m->command, PROTO_CMD_HELLO);
+	b = raw_begin(r, 0, 0, PROTO_CMD_HELLO | PROTO_REPLY_BIT);
+	proto_build_u32(b, PROTO_ITEM_STATUS, status);
+	if (status != 0) {
+		proto_build_string(b, PROTO_ITEM_ERRTEXT, text, strlen(text));
+		raw_send(r);
+		return;
+	}
+	memset(r->session, 0x5c, sizeof(r->session));
+	proto_build_u16(b, PROTO_ITEM_VERSION, 1);
+	proto_build_string(b, PROTO_ITEM_NODE, "raw", 3);
+	proto_build_bytes(b, PROTO_ITEM_SESSION, r->session, 16);
+	proto_build_u64(b, PROTO_ITEM_RECEIVED, 0);
+	proto_build_u64(b, PROTO_ITEM_FEATURES, 0);
+	proto_build_u32(b, PROTO_ITEM_WINDOW, 1u << 20);
+	proto_build_nest_begin(b, PROTO_ITEM_LIMITS, 0);
+	proto_build_u32(b, PROTO_ITEM_MAX_INFLIGHT, 1024);
+	proto_build_u32(b, PROTO_ITEM_MAX_LINKS, 1024);
+	proto_build_nest_end(b);
+	raw_send(r);
+}
+
+/* The client peer, dialling the raw acceptor at the server's address. */
+static void
+connect_to_raw(struct env *e)
+{
+	char err[256];
+
+	peer_start(e, &e->cli, 0);
+	e->cli.s = proto_peer_connect(e->cli.peer, e->srv_addr, &client_ops,
+	    &e->cli, err, sizeof(err));
+	if (e->cli.s == NULL)
+		fail_msg("connect: %s", err);
 }
 
 /* --- handshake and features ----------------------------------------------- */
@@ -1685,6 +1894,71 @@ test_crc_raw(void **state)
 	raw_close(r2);
 }
 
+/* An echo command whose CRC item has one bit wrong. */
+static void
+raw_bad_crc(struct raw *r, uint32_t msgid)
+{
+	struct proto_builder *b = raw_begin(r, 1, msgid, CMD_ECHO);
+
+	proto_build_string(b, PROTO_ITEM_NAME, "bad", 3);
+	assert_true(proto_build_end_crc(b) > 0);
+	b->buf[b->len - 1] ^= 0x01;
+	raw_flush(r);
+}
+
+/*
+ * The same message with a wrong CRC, again after every resume: damage
+ * in transit the first four times (the transport goes, the session
+ * waits), a sender that computes it wrong the fifth (GOODBYE EPROTO),
+ * or it would resume for ever. Only failures at one place in a row
+ * count: a message that gets through starts the count again.
+ */
+static void
+test_crc_cap(void **state)
+{
+	struct env *e = *state;
+	struct raw *r, *n;
+	char text[256];
+	int i;
+
+	e->srv.cfg.features = PROTO_FEATURE_CRC;
+	peer_start(e, &e->srv, 1);
+	r = raw_session(e, PROTO_FEATURE_CRC);
+	assert_true(r->crc);
+	assert_int_equal(raw_link_open(r, 1, "echo", 1), 0);
+	for (i = 1; i <= 4; i++) {
+		raw_bad_crc(r, 2);
+		raw_wait_eof(r);
+		WAIT(e, e->srv.detached == i);
+		assert_int_equal(e->srv.lost, 0);
+		n = raw_resume(r);
+		raw_close(r);
+		r = n;
+		WAIT(e, e->srv.resumed == i);
+	}
+	/* Sent right at last: it counts, and the next place starts at 1. */
+	raw_cmd(r, 1, 2, CMD_ECHO);
+	assert_int_equal(raw_expect(r, 1, 2, CMD_ECHO), 0);
+	for (i = 5; i <= 8; i++) {
+		raw_bad_crc(r, 3);
+		raw_wait_eof(r);
+		WAIT(e, e->srv.detached == i);
+		assert_int_equal(e->srv.lost, 0);
+		n = raw_resume(r);
+		raw_close(r);
+		r = n;
+		WAIT(e, e->srv.resumed == i);
+	}
+	raw_bad_crc(r, 3);
+	assert_int_equal(raw_goodbye(r, text, sizeof(text)), EPROTO);
+	if (strstr(text, "CRC") == NULL)
+		fail_msg("GOODBYE says \"%s\"", text);
+	WAIT(e, e->srv.lost == 1);
+	assert_int_equal(e->srv.lost_error, EPROTO);
+	assert_int_equal(e->srv.detached, 8);
+	raw_close(r);
+}
+
 /* --- AUTH ----------------------------------------------------------------- */
 
 static void
@@ -1906,6 +2180,206 @@ test_auth_raw(void **state)
 	assert_int_equal(e->srv.lost, 0);
 }
 
+/* The message at off in a relay's recording, validated. */
+static void
+tap_msg(const struct rbuf *b, size_t off, struct proto_msg *m)
+{
+	size_t len;
+
+	if (off + PROTO_HDR_LEN > b->len)
+		fail_msg("tap: no message at %zu of %zu", off, b->len);
+	len = proto_get16(b->p + off + 14);
+	if (len < PROTO_HDR_LEN || off + len > b->len)
+		fail_msg("tap: a message of %zu at %zu of %zu", len, off,
+		    b->len);
+	msg_of(m, b->p + off, len);
+}
+
+static void
+session_item(const struct proto_msg *m, uint8_t *out)
+{
+	struct proto_item it;
+	const uint8_t *p;
+	size_t n;
+
+	assert_true(proto_msg_find(m, PROTO_ITEM_SESSION, &it, NULL) > 0);
+	assert_int_equal(proto_item_bytes(&it, &p, &n, 16, NULL), 0);
+	memcpy(out, p, 16);
+}
+
+/*
+ * The client's first handshake breaks in the middle of its AUTH: the
+ * acceptor has made a session id but never brought the session up, so
+ * it keeps nothing. The client, never up, must not try to resume that
+ * id (it would hear ESTALE and be lost): its next HELLO asks for a new
+ * session with the zero SESSION, and a new session comes up.
+ */
+static void
+test_auth_first_break(void **state)
+{
+	struct env *e = *state;
+	struct proto_session_info ci, si;
+	struct proto_builder hb;
+	struct proto_msg m;
+	uint8_t junk[32], sid[16], offered[16];
+	size_t hello_len, auth_len;
+
+	set_key(&e->srv, 0x55);
+	set_key(&e->cli, 0x55);
+	fast_reconnect(&e->cli);
+	/* The client's HELLO and AUTH, the length the engine makes them. */
+	memset(junk, 0x77, sizeof(junk));
+	proto_builder_init(&hb);
+	assert_int_equal(proto_build_begin(&hb, 0, 0, PROTO_CMD_HELLO), 0);
+	proto_build_u16(&hb, PROTO_ITEM_VERSION, 1);
+	proto_build_string(&hb, PROTO_ITEM_NODE, "client", 6);
+	proto_build_bytes(&hb, PROTO_ITEM_SESSION, zero16, 16);
+	proto_build_u64(&hb, PROTO_ITEM_RECEIVED, 0);
+	proto_build_u64(&hb, PROTO_ITEM_FEATURES, PROTO_FEATURE_AUTH);
+	proto_build_u32(&hb, PROTO_ITEM_WINDOW, e->cli.cfg.window);
+	proto_build_nest_begin(&hb, PROTO_ITEM_LIMITS, 0);
+	proto_build_u32(&hb, PROTO_ITEM_MAX_INFLIGHT, e->cli.cfg.max_inflight);
+	proto_build_u32(&hb, PROTO_ITEM_MAX_LINKS, e->cli.cfg.max_links);
+	proto_build_nest_end(&hb);
+	proto_build_bytes(&hb, PROTO_ITEM_NONCE, junk, 32);
+	assert_true(proto_build_end(&hb) > 0);
+	hello_len = proto_builder_len(&hb);
+	assert_int_equal(proto_build_begin(&hb, 0, 0, PROTO_CMD_AUTH), 0);
+	proto_build_bytes(&hb, PROTO_ITEM_AUTH, junk, 32);
+	assert_true(proto_build_end(&hb) > 0);
+	auth_len = proto_builder_len(&hb) - hello_len;
+	proto_builder_free(&hb);
+
+	start(e, 1);
+	e->relay->tap = 1;
+	/* Toward the server: the HELLO, half the AUTH, then the cut. */
+	e->relay->budget[1] = hello_len + auth_len / 2;
+	WAIT(e, e->cli.ups == 1 || e->cli.lost == 1);
+	if (e->cli.lost)
+		fail_msg("client lost (error %d): %s", e->cli.lost_error,
+		    e->cli.lost_text);
+	WAIT(e, e->srv.ups == 1);
+	assert_int_equal(e->relay->cuts, 1);
+	assert_int_equal(e->relay->accepted, 2);
+	/* Never up before: no DETACHED, only UP. */
+	assert_int_equal(e->cli.nev, 1);
+	assert_int_equal(e->srv.nev, 1);
+
+	/* Both HELLOs ask for a new session: the recording shows them. */
+	tap_msg(&e->relay->tapped[1], 0, &m);
+	assert_int_equal(m.command, PROTO_CMD_HELLO);
+	assert_int_equal(proto_align8(m.length), hello_len);
+	tap_msg(&e->relay->tapped[1], hello_len, &m);
+	assert_int_equal(m.command, PROTO_CMD_AUTH);
+	tap_msg(&e->relay->tapped[1], hello_len + auth_len / 2, &m);
+	assert_int_equal(m.command, PROTO_CMD_HELLO);
+	session_item(&m, sid);
+	assert_memory_equal(sid, zero16, 16);
+	/* The id the broken handshake offered is not the session's. */
+	tap_msg(&e->relay->tapped[0], 0, &m);
+	assert_int_equal(m.command, PROTO_CMD_HELLO | PROTO_REPLY_BIT);
+	session_item(&m, offered);
+	proto_session_info(e->cli.s, &ci);
+	proto_session_info(e->srv.s, &si);
+	assert_memory_equal(ci.id, si.id, 16);
+	assert_memory_not_equal(ci.id, offered, 16);
+	assert_int_equal(ci.features, PROTO_FEATURE_AUTH);
+	assert_int_equal(e->cli.lost + e->srv.lost, 0);
+}
+
+/*
+ * A refused HELLO: the initiator's application hears the acceptor's
+ * STATUS as the error and its ERRTEXT in the text, whatever they are.
+ */
+static void
+test_hello_refused_text(void **state)
+{
+	struct env *e = *state;
+	struct raw *r;
+	int lfd;
+
+	/* The engine's own refusal: a key required, none offered. */
+	set_key(&e->srv, 0x11);
+	start(e, 0);
+	WAIT(e, e->cli.lost == 1);
+	assert_int_equal(e->cli.lost_error, EACCES);
+	if (strstr(e->cli.lost_text, "authentication required") == NULL)
+		fail_msg("client lost: \"%s\"", e->cli.lost_text);
+	proto_peer_free(e->cli.peer);
+	proto_peer_free(e->srv.peer);
+	e->cli.peer = e->srv.peer = NULL;
+
+	/* An acceptor with a reason of its own, where the server was. */
+	lfd = raw_listen(e);
+	connect_to_raw(e);
+	r = raw_accept(e, lfd);
+	raw_serve_hello(r, EBUSY, "come back after the backup");
+	WAIT(e, e->cli.lost == 2);
+	assert_int_equal(e->cli.lost_error, EBUSY);
+	if (strstr(e->cli.lost_text, "come back after the backup") == NULL)
+		fail_msg("client lost: \"%s\"", e->cli.lost_text);
+	assert_int_equal(e->cli.ups, 0);
+	raw_close(r);
+	close(lfd);
+}
+
+/*
+ * A resume with AUTH names a detached session in its HELLO, and the
+ * AUTH comes a round later. If the session ends meanwhile (here its
+ * time-out; proto_session_close would do the same) it is freed at the
+ * end of that round: the AUTH must not resume into freed memory (it
+ * did, under SAN=1) but fail, and the session stays lost.
+ */
+static void
+test_auth_resume_expired(void **state)
+{
+	struct env *e = *state;
+	uint8_t ni[32], mine[32], sid[16];
+	struct proto_builder *b;
+	const struct proto_msg *m;
+	struct raw *r, *r2;
+
+	set_key(&e->srv, 0x66);
+	e->srv.cfg.session_timeout_ns = 300 * PROTO_MS;
+	peer_start(e, &e->srv, 1);
+	memset(ni, 0x21, sizeof(ni));
+	r = raw_open(e);
+	raw_hello_send(r, PROTO_FEATURE_AUTH, NULL, 0, ni);
+	assert_int_equal(raw_hello_reply(r), 0);
+	proof(e->srv.key, sizeof(e->srv.key), "msgkit initiator", ni,
+	    r->nonce_a, r->session, mine);
+	b = raw_begin(r, 0, 0, PROTO_CMD_AUTH);
+	proto_build_bytes(b, PROTO_ITEM_AUTH, mine, 32);
+	raw_send(r);
+	WAIT(e, e->srv.ups == 1);
+	memcpy(sid, r->session, sizeof(sid));
+	raw_close(r);
+	WAIT(e, e->srv.detached == 1);
+
+	/* The resume's HELLO is answered; its AUTH waits for the end. */
+	memset(ni, 0x42, sizeof(ni));
+	r2 = raw_open(e);
+	raw_hello_send(r2, PROTO_FEATURE_AUTH, sid, 0, ni);
+	assert_int_equal(raw_hello_reply(r2), 0);
+	WAIT(e, e->srv.lost == 1);
+	assert_int_equal(e->srv.lost_error, ETIMEDOUT);
+	settle(e, 20 * PROTO_MS);	/* the reaper frees it */
+	proof(e->srv.key, sizeof(e->srv.key), "msgkit initiator", ni,
+	    r2->nonce_a, r2->session, mine);
+	b = raw_begin(r2, 0, 0, PROTO_CMD_AUTH);
+	proto_build_bytes(b, PROTO_ITEM_AUTH, mine, 32);
+	raw_send(r2);
+	/* Whatever it says first (an AUTH reply, a GOODBYE), it ends. */
+	while ((m = raw_next(r2)) != NULL)
+		assert_true(m->command == (PROTO_CMD_AUTH | PROTO_REPLY_BIT) ||
+		    m->command == PROTO_CMD_GOODBYE);
+	settle(e, 20 * PROTO_MS);
+	assert_int_equal(e->srv.resumed, 0);
+	assert_int_equal(e->srv.lost, 1);
+	assert_int_equal(proto_peer_sessions(e->srv.peer), 0);
+	raw_close(r2);
+}
+
 /* --- echo ----------------------------------------------------------------- */
 
 static void
@@ -2008,6 +2482,48 @@ test_echo(void **state)
 	free(r[0].copy);
 	free(r[3].copy);
 	proto_builder_free(&want);
+}
+
+/*
+ * Echoed, a MORE item would turn the one reply into a part and the
+ * command would never end: echo answers it EINVAL, one final reply.
+ */
+static void
+test_echo_more(void **state)
+{
+	struct env *e = *state;
+	struct rec ro, r1, r2;
+	struct proto_builder *b;
+	struct proto_link *l;
+	struct proto_msg m;
+	char text[128];
+
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	r1.e = r2.e = e;
+	r1.keep = 1;
+	start_up(e, 0);
+	l = open_link(e, e->cli.s, "echo", &ro);
+	b = proto_cmd_begin(l, CMD_ECHO);
+	assert_non_null(b);
+	proto_build_string(b, PROTO_ITEM_NAME, "more", 4);
+	proto_build_empty(b, PROTO_ITEM_MORE);
+	assert_non_null(proto_cmd_send(l, on_reply, &r1));
+	/* One link: its replies come in order, so r1 is done by r2. */
+	assert_non_null(send_cmd(l, CMD_ECHO, "next", 4, &r2));
+	WAIT(e, r2.finals == 1);
+	assert_int_equal(r1.parts, 0);
+	assert_int_equal(r1.finals, 1);
+	assert_int_equal(r1.status, EINVAL);
+	assert_true(r1.order < r2.order);
+	assert_non_null(r1.copy);
+	msg_of(&m, r1.copy, r1.len);
+	assert_false(has_item(&m, PROTO_ITEM_MORE));
+	assert_false(has_item(&m, PROTO_ITEM_NAME));
+	assert_true(errtext_of(&m, text, sizeof(text))[0] != '\0');
+	assert_int_equal(r2.status, 0);
+	assert_int_equal(r2.parts, 0);
+	free(r1.copy);
 }
 
 /* --- links ---------------------------------------------------------------- */
@@ -2123,6 +2639,33 @@ test_links_raw(void **state)
 	/* The slow service heard its link close and finished the request. */
 	assert_int_equal(e->srv.slow.closes, 1);
 	assert_int_equal(e->srv.slow.npend, 0);
+	raw_close(r);
+}
+
+/* LINK_CLOSE with a COUNT of 0, or too high: EINVAL, each saying why. */
+static void
+test_link_close_count(void **state)
+{
+	struct env *e = *state;
+	char text[256];
+	struct raw *r;
+
+	peer_start(e, &e->srv, 1);
+	r = raw_session(e, 0);
+	assert_int_equal(raw_link_open(r, 5, "echo", 1), 0);
+	raw_cmd_u32(r, 5, 2, PROTO_CMD_LINK_CLOSE, PROTO_ITEM_COUNT, 0);
+	assert_int_equal(raw_expect_text(r, 5, 2, PROTO_CMD_LINK_CLOSE, text,
+	    sizeof(text)), EINVAL);
+	assert_string_equal(text, "COUNT must be 1 or more");
+	raw_cmd_u32(r, 5, 3, PROTO_CMD_LINK_CLOSE, PROTO_ITEM_COUNT, 2);
+	assert_int_equal(raw_expect_text(r, 5, 3, PROTO_CMD_LINK_CLOSE, text,
+	    sizeof(text)), EINVAL);
+	assert_string_equal(text, "COUNT exceeds the references held");
+	/* Neither closed anything. */
+	raw_cmd(r, 5, 4, CMD_ECHO);
+	assert_int_equal(raw_expect(r, 5, 4, CMD_ECHO), 0);
+	raw_cmd_u32(r, 5, 5, PROTO_CMD_LINK_CLOSE, PROTO_ITEM_COUNT, 1);
+	assert_int_equal(raw_expect(r, 5, 5, PROTO_CMD_LINK_CLOSE), 0);
 	raw_close(r);
 }
 
@@ -2358,6 +2901,51 @@ test_cancel_raw(void **state)
 	raw_close(r);
 }
 
+/*
+ * Several CANCELs of one command are answered after its final reply,
+ * in the order they came (their msgids), whatever else is held: a peer
+ * may rely on the last CANCEL's reply being the last word.
+ */
+static void
+test_cancel_order(void **state)
+{
+	static const struct {
+		uint32_t msgid, target;
+	} cancels[] = {
+		{ 11, 10 }, { 21, 20 }, { 12, 10 }, { 13, 10 }, { 22, 20 },
+		{ 14, 10 }, { 23, 20 },
+	};
+	struct env *e = *state;
+	struct raw *r;
+	uint32_t id;
+	size_t i;
+
+	peer_start(e, &e->srv, 1);
+	r = raw_session(e, 0);
+	assert_int_equal(raw_link_open(r, 3, "slow", 1), 0);
+	raw_cmd(r, 3, 10, CMD_HOLD);
+	raw_cmd(r, 3, 20, CMD_HOLD);
+	WAIT(e, e->srv.slow.npend == 2);
+	for (i = 0; i < sizeof(cancels) / sizeof(cancels[0]); i++)
+		raw_cmd_u32(r, 3, cancels[i].msgid, PROTO_CMD_CANCEL,
+		    PROTO_ITEM_TARGET, cancels[i].target);
+	raw_quiet(r, 50 * PROTO_MS);
+	assert_int_equal(e->srv.slow.cancels, 2);	/* once per target */
+	/* 10 (the oldest held) first: its reply, then 11, 12, 13, 14. */
+	assert_int_equal(slow_release_one(&e->srv.slow, 0), 0);
+	assert_int_equal(raw_expect(r, 3, 10, CMD_HOLD), 0);
+	for (id = 11; id <= 14; id++)
+		assert_int_equal(raw_expect(r, 3, id, PROTO_CMD_CANCEL), 0);
+	raw_quiet(r, 30 * PROTO_MS);
+	assert_int_equal(slow_release_one(&e->srv.slow, 0), 0);
+	assert_int_equal(raw_expect(r, 3, 20, CMD_HOLD), 0);
+	for (id = 21; id <= 23; id++)
+		assert_int_equal(raw_expect(r, 3, id, PROTO_CMD_CANCEL), 0);
+	raw_quiet(r, 30 * PROTO_MS);
+	assert_int_equal(e->srv.lost, 0);
+	raw_close(r);
+}
+
 /* --- limits --------------------------------------------------------------- */
 
 /* max_inflight: the excess gets EAGAIN; the session goes on. */
@@ -2530,6 +3118,90 @@ test_window_ack(void **state)
 	raw_close(r);
 }
 
+#define FLOOD_MAX	(2u << 20)	/* bytes a flood writes at most */
+
+/*
+ * A peer that sends commands and never reads nor acknowledges: even
+ * refusals (EBADF for a link that does not exist) cost memory. The
+ * server's window lets 64 KiB of replies out unacknowledged, the rest
+ * queue; past twice max_memory queued and unacknowledged the session
+ * ends with GOODBYE ENOBUFS, which the peer finds after the replies
+ * there was room for. The server's backlog stays bounded meanwhile.
+ * (The raw client's small WINDOW only makes the server ACK it often.)
+ */
+static void
+test_limits_enobufs(void **state)
+{
+	struct env *e = *state;
+	const struct proto_msg *m;
+	uint64_t maxb = 0, wrote, bytes = 0;
+	char text[256];
+	struct raw *r;
+	int ebadf = 0;
+
+	e->srv.cfg.max_memory = 65536;
+	e->srv.cfg.window = 65544;
+	peer_start(e, &e->srv, 1);
+	r = raw_open(e);
+	raw_hello_send_w(r, 0, NULL, 0, NULL, 65544);
+	assert_int_equal(raw_hello_reply(r), 0);
+	WAIT(e, e->srv.ups == 1);
+	wrote = raw_flood(r, 77, CMD_ECHO, FLOOD_MAX, &e->srv, &maxb);
+	if (wrote >= FLOOD_MAX)
+		fail_msg("the server took %" PRIu64 " bytes of commands, "
+		    "backlog %" PRIu64, wrote, maxb);
+	assert_true(maxb <= 3 * 65536);
+	WAIT(e, e->srv.lost == 1);
+	assert_int_equal(e->srv.lost_error, ENOBUFS);
+	/* Reading at last: EBADF replies, then why it ended. */
+	for (;;) {
+		m = raw_next(r);
+		assert_non_null(m);
+		if (m->command == PROTO_CMD_GOODBYE)
+			break;
+		assert_int_equal(m->command, CMD_ECHO | PROTO_REPLY_BIT);
+		assert_int_equal(m->linkid, 77);
+		assert_int_equal(status_of(m), EBADF);
+		bytes += proto_align8(m->length);
+		ebadf++;
+	}
+	assert_int_equal(status_of(m), ENOBUFS);
+	assert_true(errtext_of(m, text, sizeof(text))[0] != '\0');
+	assert_null(raw_next(r));
+	assert_true(ebadf > 0);
+	assert_true(bytes <= 65544);	/* never ACKed: the window held */
+	raw_close(r);
+}
+
+/*
+ * PINGs, which need no link and are never numbered, sent without
+ * reading the replies: once 256 KiB of control messages wait, the
+ * server closes the transport; the session is not lost, it resumes.
+ */
+static void
+test_limits_ctrl_queue(void **state)
+{
+	struct env *e = *state;
+	struct raw *r, *n;
+	uint64_t wrote;
+
+	peer_start(e, &e->srv, 1);
+	r = raw_session(e, 0);
+	wrote = raw_flood(r, 0, PROTO_CMD_PING, FLOOD_MAX, NULL, NULL);
+	if (wrote >= FLOOD_MAX)
+		fail_msg("the server took %" PRIu64 " bytes of PINGs", wrote);
+	WAIT(e, e->srv.detached == 1);
+	if (strstr(e->srv.detached_text, "control queue") == NULL)
+		fail_msg("detached: \"%s\"", e->srv.detached_text);
+	assert_int_equal(e->srv.lost, 0);
+	assert_non_null(e->srv.s);
+	n = raw_resume(r);
+	raw_close(r);
+	WAIT(e, e->srv.resumed == 1);
+	assert_int_equal(raw_link_open(n, 1, "echo", 1), 0);
+	raw_close(n);
+}
+
 /* --- multi-part replies --------------------------------------------------- */
 
 struct parts {
@@ -2603,6 +3275,102 @@ test_multipart(void **state)
 		assert_int_equal(p[i].bad, 0);
 		assert_int_equal(p[i].count, (int)counts[i]);
 	}
+}
+
+/*
+ * The ENOBUFS bound is for a peer that does not read. One that reads
+ * and acknowledges as it should, and CANCELs a command whose service
+ * queued a large multi-part reply at once, did nothing wrong: past
+ * twice max_memory of backlog its session must go on (it was ended
+ * "160056 bytes of replies not read" when the bound counted the
+ * service's output rather than the answers the peer alone caused).
+ */
+static void
+test_limits_enobufs_cancel(void **state)
+{
+	struct env *e = *state;
+	struct proto_session_info si;
+	struct rec ro, r1 = { .e = e };
+	struct proto_builder *b;
+	struct proto_call *c;
+	struct proto_link *l;
+	struct parts p;
+
+	memset(&p, 0, sizeof(p));
+	e->srv.cfg.max_memory = 65536;
+	start_up(e, 0);
+	l = open_link(e, e->cli.s, "slow", &ro);
+	b = proto_cmd_begin(l, CMD_PARTS);
+	assert_non_null(b);
+	proto_build_u32(b, PROTO_ITEM_COUNT, 4000);	/* 160 KB of parts */
+	c = proto_cmd_send(l, on_part, &p);
+	assert_non_null(c);
+	/* Enough: cancel it when the first part comes. */
+	WAIT(e, p.n > 0 || e->cli.lost > 0);
+	assert_int_equal(proto_call_cancel(c), 0);
+	WAIT(e, p.finals == 1 || e->cli.lost > 0);
+	settle(e, 50 * PROTO_MS);
+	if (e->cli.lost > 0)
+		fail_msg("client lost (%d): %s", e->cli.lost_error,
+		    e->cli.lost_text);
+	assert_int_equal(e->srv.lost, 0);
+	/* All read and acknowledged: the session takes commands again. */
+	WAIT(e, (proto_session_info(e->srv.s, &si), si.unacked_bytes == 0 &&
+	    si.queued_bytes == 0));
+	l = open_link(e, e->cli.s, "echo", &ro);
+	assert_non_null(send_cmd(l, CMD_ECHO, "after", 5, &r1));
+	WAIT(e, r1.finals == 1);
+	assert_int_equal(r1.status, 0);
+}
+
+/*
+ * An accepted CANCEL is held as a request until its target ends, and
+ * CANCELs are exempt from MAX_INFLIGHT: CANCELs of one held command
+ * were all kept (50000 of them: 50001 requests with max_inflight 16),
+ * and none of it showed in queued_bytes. What the server holds must
+ * stay bounded: the repeats refused, or the session ended.
+ */
+static void
+test_limits_cancel_flood(void **state)
+{
+	struct env *e = *state;
+	struct proto_session_info si;
+	struct proto_builder *b;
+	struct raw *r;
+	uint32_t i, k;
+
+	e->srv.cfg.max_inflight = 16;
+	e->srv.cfg.max_memory = 65536;
+	peer_start(e, &e->srv, 1);
+	r = raw_session(e, 0);
+	assert_int_equal(raw_link_open(r, 3, "slow", 1), 0);
+	raw_cmd(r, 3, 10, CMD_HOLD);
+	WAIT(e, e->srv.slow.npend == 1);
+	for (k = 0; k < 20 && e->srv.lost == 0; k++) {
+		for (i = 0; i < 1000; i++) {
+			b = raw_begin(r, 3, 100 + k * 1000 + i,
+			    PROTO_CMD_CANCEL);
+			proto_build_u32(b, PROTO_ITEM_TARGET, 10);
+			assert_true(proto_build_end(b) > 0);
+		}
+		raw_flush(r);
+		step(e);
+		/* Read what comes (refusals), as a well-behaved peer. */
+		raw_pump(r);
+		if (r->eof)
+			break;
+		raw_ack(r);
+	}
+	settle(e, 50 * PROTO_MS);
+	if (e->srv.lost > 0) {
+		assert_int_equal(e->srv.lost_error, ENOBUFS);
+	} else {
+		proto_session_info(e->srv.s, &si);
+		if (si.requests > 16)
+			fail_msg("%u requests held, max_inflight 16",
+			    si.requests);
+	}
+	raw_close(r);
 }
 
 /* --- protocol errors ------------------------------------------------------ */
@@ -3088,18 +3856,95 @@ test_resume_replace(void **state)
 	assert_int_equal(journal_check(&e->srv, 'R', r1->session), 3);
 	assert_int_equal(journal_check(&e->srv, 'S', r1->session), 3);
 
-	/* A resume claiming more than was ever sent: EPROTO. */
+	/*
+	 * A resume claiming more than was ever sent: GOODBYE EPROTO before
+	 * any HELLO reply. Only that handshake ends: the session goes on
+	 * over r2.
+	 */
 	r3 = raw_open(e);
 	raw_hello_send(r3, 0, r1->session, 99, NULL);
-	assert_int_equal(raw_hello_reply(r3), 0);
 	assert_int_equal(raw_goodbye(r3, text, sizeof(text)), EPROTO);
-	raw_wait_eof(r2);
-	WAIT(e, e->srv.lost == 1);
-	assert_int_equal(e->srv.lost_error, EPROTO);
+	raw_cmd(r2, 1, 4, CMD_ECHO);
+	assert_int_equal(raw_expect(r2, 1, 4, CMD_ECHO), 0);
+	assert_int_equal(e->srv.lost, 0);
+	assert_int_equal(e->srv.resumed, 1);
 	free(copy);
 	raw_close(r1);
 	raw_close(r2);
 	raw_close(r3);
+}
+
+/*
+ * A resume whose RECEIVED is more than the server sent, or less than
+ * was acknowledged, is answered GOODBYE EPROTO before any HELLO reply:
+ * never STATUS 0 and then GOODBYE. It ends only that handshake; the
+ * detached session waits for a resume that counts right.
+ */
+static void
+test_resume_bad_received(void **state)
+{
+	struct env *e = *state;
+	static const uint64_t bad[] = { 2 + 5, 0 };
+	struct proto_session_info si;
+	const struct proto_msg *m;
+	uint64_t unacked;
+	char text[256];
+	uint8_t sid[16];
+	struct raw *r;
+	size_t i;
+
+	peer_start(e, &e->srv, 1);
+	r = raw_session(e, 0);
+	assert_int_equal(raw_link_open(r, 1, "echo", 1), 0);
+	raw_cmd(r, 1, 2, CMD_ECHO);
+	assert_int_equal(raw_expect(r, 1, 2, CMD_ECHO), 0);
+	assert_int_equal(r->received, 2);
+	/* The first acknowledged: a resume may not claim less from now. */
+	proto_session_info(e->srv.s, &si);
+	unacked = si.unacked_bytes;
+	assert_true(unacked > 0);
+	r->received = 1;
+	raw_ack(r);
+	r->received = 2;
+	WAIT(e, (proto_session_info(e->srv.s, &si),
+	    si.unacked_bytes < unacked));
+	assert_true(si.unacked_bytes > 0);
+	memcpy(sid, r->session, sizeof(sid));
+	raw_close(r);
+	WAIT(e, e->srv.detached == 1);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = raw_open(e);
+		raw_hello_send(r, 0, sid, bad[i], NULL);
+		m = raw_next(r);
+		assert_non_null(m);
+		if (m->command != PROTO_CMD_GOODBYE)
+			fail_msg("RECEIVED %" PRIu64 ": cmd 0x%04x STATUS %d "
+			    "came first", bad[i], m->command, status_of(m));
+		assert_int_equal(status_of(m), EPROTO);
+		errtext_of(m, text, sizeof(text));
+		if (strstr(text, "RECEIVED") == NULL)
+			fail_msg("GOODBYE says \"%s\"", text);
+		raw_wait_eof(r);
+		raw_close(r);
+		settle(e, 20 * PROTO_MS);
+		assert_int_equal(e->srv.lost, 0);
+		assert_non_null(e->srv.s);
+	}
+
+	/* A resume that counts right finds the session as it was. */
+	r = raw_open(e);
+	raw_hello_send(r, 0, sid, 2, NULL);
+	assert_int_equal(raw_hello_reply(r), 0);
+	assert_memory_equal(r->session, sid, 16);
+	assert_int_equal(r->peer_received, 2);
+	r->received = 2;
+	WAIT(e, e->srv.resumed == 1);
+	raw_cmd(r, 1, 3, CMD_ECHO);
+	assert_int_equal(raw_expect(r, 1, 3, CMD_ECHO), 0);
+	assert_int_equal(e->srv.lost, 0);
+	assert_int_equal(e->srv.ups, 1);
+	raw_close(r);
 }
 
 /* --- losing a session ----------------------------------------------------- */
@@ -3241,6 +4086,53 @@ test_loss_client_timeout(void **state)
 	assert_int_equal(other->ups, 0);
 }
 
+/*
+ * The session time-out is a timer of its own, not something looked at
+ * when a reconnect is due: with a back-off of 10 s and a time-out of
+ * 300 ms, a session that was up and lost its transport, and one that
+ * never came up, both end with ETIMEDOUT after 300 ms, not 10 s.
+ */
+static void
+test_loss_timeout_backoff(void **state)
+{
+	struct env *e = *state;
+	struct side *other = &e->other;
+	struct proto_session *s2;
+	char addr[160], err[256];
+	uint64_t t0, dt;
+
+	e->cli.cfg.session_timeout_ns = 300 * PROTO_MS;
+	e->cli.cfg.reconnect_min_ns = 10 * PROTO_SEC;
+	e->cli.cfg.reconnect_max_ns = 10 * PROTO_SEC;
+	start_up(e, 1);
+	/* Both at once: the session that was up loses its transport... */
+	relay_down(e->relay);
+	t0 = mono();
+	/* ...and one that never finds anybody is started. */
+	other->name = "other";
+	other->env = e;
+	snprintf(addr, sizeof(addr), "unix:%s/nobody", e->dir);
+	s2 = proto_peer_connect(e->cli.peer, addr, &client_ops, other, err,
+	    sizeof(err));
+	assert_non_null(s2);
+
+	WAIT_UPTO(e, 2 * PROTO_SEC, e->cli.lost == 1 && other->lost == 1);
+	dt = mono() - t0;
+	assert_true(dt >= 290 * PROTO_MS);
+	if (dt > 1500 * PROTO_MS)
+		fail_msg("lost after %" PRIu64 " ms", dt / PROTO_MS);
+	assert_int_equal(e->cli.lost_error, ETIMEDOUT);
+	assert_non_null(strstr(e->cli.lost_text, "resume"));
+	assert_int_equal(e->cli.detached, 1);
+	assert_int_equal(e->cli.resumed, 0);
+	assert_int_equal(other->lost_error, ETIMEDOUT);
+	assert_non_null(strstr(other->lost_text, "session"));
+	assert_int_equal(other->ups, 0);
+	assert_int_equal(other->nev, 1);	/* LOST, and nothing before */
+	/* The server's session, with its own 30 s, still waits. */
+	assert_int_equal(e->srv.lost, 0);
+}
+
 /* --- keepalive ------------------------------------------------------------ */
 
 struct pinged {
@@ -3344,6 +4236,76 @@ test_keepalive(void **state)
 	assert_int_equal(e->cli.lost, 1);
 	assert_int_equal(e->cli.lost_error, ECANCELED);
 	assert_null(e->cli.s);
+}
+
+/*
+ * PINGs repeat every ping-idle while the silence lasts (each answered):
+ * with ping_idle 100 ms, a second of an idle session brings about ten,
+ * not one. The acceptor is raw, so that no PING of its own breaks the
+ * client's silence. Unanswered, a PING is not followed by another.
+ */
+static void
+test_keepalive_repeat(void **state)
+{
+	struct env *e = *state;
+	const struct proto_msg *m;
+	struct proto_builder *b;
+	uint64_t until, ts;
+	struct proto_item it;
+	int lfd, pings = 0, late = 0;
+	uint32_t msgid;
+	struct raw *r;
+
+	e->cli.cfg.ping_idle_ns = 100 * PROTO_MS;
+	e->cli.cfg.dead_ns = 2 * PROTO_SEC;
+	lfd = raw_listen(e);
+	connect_to_raw(e);
+	r = raw_accept(e, lfd);
+	raw_serve_hello(r, 0, NULL);
+	WAIT(e, e->cli.ups == 1);
+
+	until = mono() + PROTO_SEC;
+	while (mono() < until) {
+		step(e);
+		raw_pump(r);
+		while (r->next < r->n) {
+			m = &r->msgs[r->next++].m;
+			if (m->command == PROTO_CMD_ACK)
+				continue;
+			if (m->command != PROTO_CMD_PING)
+				fail_msg("cmd 0x%04x on an idle session",
+				    m->command);
+			pings++;
+			/* m may move while the reply is written. */
+			msgid = m->msgid;
+			ts = 0;
+			if (proto_msg_find(m, PROTO_ITEM_TIMESTAMP, &it,
+			    NULL) > 0)
+				(void)proto_item_u64(&it, &ts, NULL);
+			b = raw_begin(r, 0, msgid,
+			    PROTO_CMD_PING | PROTO_REPLY_BIT);
+			proto_build_u64(b, PROTO_ITEM_TIMESTAMP, ts);
+			proto_build_u32(b, PROTO_ITEM_STATUS, 0);
+			raw_send(r);
+		}
+	}
+	if (pings < 5 || pings > 12)
+		fail_msg("%d PINGs in 1 s with ping_idle 100 ms", pings);
+
+	/* No answer: one PING is outstanding, and no other comes. */
+	until = mono() + 400 * PROTO_MS;
+	while (mono() < until) {
+		step(e);
+		raw_pump(r);
+		while (r->next < r->n)
+			if (r->msgs[r->next++].m.command == PROTO_CMD_PING)
+				late++;
+	}
+	assert_true(late <= 1);
+	assert_int_equal(e->cli.detached, 0);
+	assert_int_equal(e->cli.lost, 0);
+	raw_close(r);
+	close(lfd);
 }
 
 /* --- orderly close -------------------------------------------------------- */
@@ -3504,6 +4466,166 @@ test_call_wait_crc(void **state)
 	call_wait_run(*state, PROTO_FEATURE_CRC);
 }
 
+/*
+ * proto_call_wait from a callback of the loop (a reply callback, a
+ * timer) cannot run the rounds that would bring its reply: it must
+ * refuse with -EDEADLK before anything is sent, or a command goes out
+ * whose reply nobody is left to take.
+ */
+struct nested {
+	struct proto_link *l;
+	int ran;
+	int ret;
+	uint32_t calls_before, calls_after;
+	uint8_t *reply;
+};
+
+static void
+nested_wait(struct nested *n)
+{
+	struct proto_session_info info;
+
+	proto_session_info(proto_link_session(n->l), &info);
+	n->calls_before = info.calls;
+	n->reply = (uint8_t *)n;	/* must be set to NULL */
+	n->ret = proto_call_wait(n->l, CMD_ECHO, data_fn, "nested",
+	    &n->reply);
+	proto_session_info(proto_link_session(n->l), &info);
+	n->calls_after = info.calls;
+	n->ran++;
+}
+
+static void
+on_reply_nested(void *arg, struct proto_call *c, const struct proto_msg *m,
+    int status, int final)
+{
+	(void)c;
+	(void)m;
+	(void)status;
+	if (tearing_down || !final)
+		return;
+	nested_wait(arg);
+}
+
+static void
+on_timer_nested(struct proto_timer *t, void *arg)
+{
+	(void)t;
+	if (tearing_down)
+		return;
+	nested_wait(arg);
+}
+
+static void
+test_call_wait_callback(void **state)
+{
+	struct env *e = *state;
+	struct proto_session_info ci;
+	struct proto_timer *t;
+	struct proto_link *l;
+	struct nested n;
+	struct rec ro;
+
+	start_up(e, 0);
+	l = open_link(e, e->cli.s, "echo", &ro);
+	memset(&n, 0, sizeof(n));
+	n.l = l;
+
+	/* From the reply callback of a command. */
+	assert_non_null(proto_cmd_begin(l, CMD_ECHO));
+	assert_non_null(proto_cmd_send(l, on_reply_nested, &n));
+	WAIT(e, n.ran == 1);
+	assert_int_equal(n.ret, -EDEADLK);
+	assert_null(n.reply);
+	assert_int_equal(n.calls_after, n.calls_before);
+
+	/* From a timer. */
+	t = proto_timer_new(e->loop, on_timer_nested, &n);
+	assert_non_null(t);
+	proto_timer_set(t, 0);
+	WAIT(e, n.ran == 2);
+	proto_timer_free(t);
+	assert_int_equal(n.ret, -EDEADLK);
+	assert_null(n.reply);
+	assert_int_equal(n.calls_after, n.calls_before);
+
+	/* Nothing went out: the server has the one command, no other. */
+	settle(e, 50 * PROTO_MS);
+	assert_int_equal(jcount(&e->srv, 'R', CMD_ECHO), 1);
+	proto_session_info(e->cli.s, &ci);
+	assert_int_equal(ci.calls, 0);
+	assert_int_equal(ci.sent, 2);		/* LINK_OPEN, the echo */
+	/* Outside callbacks it works as ever. */
+	assert_int_equal(proto_call_wait(l, CMD_ECHO, data_fn, "outside",
+	    NULL), 0);
+	assert_int_equal(jcount(&e->srv, 'R', CMD_ECHO), 2);
+}
+
+/*
+ * proto_cmd_begin is for the application's commands: the control
+ * commands (0x0000-0x000F) are the session's own, and a reply goes
+ * through its request. Refused with EINVAL, leaving a command half
+ * built (on any link) as it was.
+ */
+static void
+test_cmd_begin_refused(void **state)
+{
+	static const uint16_t bad[] = {
+		0x0000, PROTO_CMD_HELLO, PROTO_CMD_PING, PROTO_CMD_GOODBYE,
+		PROTO_CMD_ACK, 0x000f, CMD_ECHO | PROTO_REPLY_BIT,
+		PROTO_CMD_PING | PROTO_REPLY_BIT, 0xffff,
+	};
+	struct env *e = *state;
+	struct proto_session_info ci;
+	struct proto_builder *b;
+	struct proto_link *l, *l0;
+	struct proto_item it;
+	struct proto_msg m;
+	struct rec ro, r1;
+	const uint8_t *d;
+	size_t i, n;
+
+	memset(&r1, 0, sizeof(r1));
+	r1.e = e;
+	r1.keep = 1;
+	start_up(e, 0);
+	l = open_link(e, e->cli.s, "echo", &ro);
+	l0 = proto_session_link0(e->cli.s);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		if (proto_cmd_begin(l, bad[i]) != NULL)
+			fail_msg("command 0x%04x: a builder", bad[i]);
+		assert_int_equal(errno, EINVAL);
+		errno = 0;
+		assert_null(proto_cmd_begin(l0, bad[i]));
+		assert_int_equal(errno, EINVAL);
+	}
+
+	/* Refused in the middle of building another: that one still goes. */
+	b = proto_cmd_begin(l, CMD_ECHO);
+	assert_non_null(b);
+	proto_build_bytes(b, PROTO_ITEM_DATA, "kept", 4);
+	assert_null(proto_cmd_begin(l, PROTO_CMD_PING));
+	assert_null(proto_cmd_begin(l0, CMD_ECHO | PROTO_REPLY_BIT));
+	assert_non_null(proto_cmd_send(l, on_reply, &r1));
+	WAIT(e, r1.finals == 1);
+	assert_int_equal(r1.status, 0);
+	msg_of(&m, r1.copy, r1.len);
+	assert_true(proto_msg_find(&m, PROTO_ITEM_DATA, &it, NULL) > 0);
+	assert_int_equal(proto_item_bytes(&it, &d, &n, -1, NULL), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(d, "kept", 4);
+	free(r1.copy);
+
+	/* Nothing of the refused went out; the session is as it was. */
+	settle(e, 30 * PROTO_MS);
+	proto_session_info(e->cli.s, &ci);
+	assert_int_equal(ci.sent, 2);		/* LINK_OPEN, the echo */
+	assert_int_equal(ci.calls, 0);
+	assert_int_equal(e->cli.detached + e->cli.lost, 0);
+	assert_int_equal(e->srv.detached + e->srv.lost, 0);
+}
+
 int
 main(void)
 {
@@ -3515,6 +4637,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_features_crc_one_side,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crc_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crc_cap, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_auth_same_key, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_auth_wrong_key, setup,
@@ -3526,10 +4650,20 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_auth_raw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_resume, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_auth_first_break, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_hello_refused_text, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_auth_resume_expired, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_echo_more, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_links_open, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_links_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_close_count, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_link_close_outstanding,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -3537,11 +4671,21 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_raw, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_order, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_limits_inflight, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_limits_memory, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_window_ack, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_limits_enobufs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_limits_ctrl_queue, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_limits_enobufs_cancel,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits_cancel_flood, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_multipart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proto_garbage, setup,
@@ -3558,18 +4702,28 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_resume_replace, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_resume_bad_received, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_loss_estale, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_loss_server_timeout, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_loss_client_timeout, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_loss_timeout_backoff, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_repeat, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_free, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_call_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_wait_crc, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_call_wait_callback, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cmd_begin_refused, setup,
 		    teardown),
 	};
 
