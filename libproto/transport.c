@@ -26,6 +26,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1084,6 +1085,35 @@ dial_tcp(struct proto_dial *d)
 }
 
 /*
+ * glibc refuses sigaction() on the two signals it keeps for itself (32
+ * and 33, thread cancellation and set*id), yet SIG_IGN on them
+ * survives exec like any other, and glibc's own posix_spawn() leaves
+ * them ignored in children of a process that had handlers on them (so
+ * under Python's subprocess or Rust's Command, say). The kernel's call
+ * resets them; its struct is the
+ * generic one (handler, flags, restorer, mask) on the architectures
+ * named, and SIG_DFL needs no restorer.
+ */
+static void
+reset_reserved_signal(int sig)
+{
+#if defined(SYS_rt_sigaction) && (defined(__x86_64__) || \
+    defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
+    defined(__riscv))
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		unsigned long long mask;
+	} ksa = { NULL, 0, NULL, 0 };	/* NULL is SIG_DFL */
+
+	(void)syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
+#else
+	(void)sig;
+#endif
+}
+
+/*
  * The child of exec:, between fork and exec: async-signal-safe calls
  * only. Its stdin and stdout become its end of the socket pair, every
  * other descriptor but stderr goes, and signal dispositions and the
@@ -1110,7 +1140,9 @@ exec_child(int fd, const char *command, int maxfd)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
+		if (sigaction(sig, &sa, NULL) == -1 && errno == EINVAL &&
+		    sig != SIGKILL && sig != SIGSTOP)
+			reset_reserved_signal(sig);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	execl("/bin/sh", "sh", "-c", command, (char *)NULL);
