@@ -48,7 +48,12 @@ cleanup() {
 		kill "$_il_p" 2>/dev/null || :
 	done
 	wait 2>/dev/null || :
-	rm -rf "$tmp"
+	# MSGKIT_KEEP=1 keeps the files of a failed test to look at.
+	if [ "$fail" -ne 0 ] && [ -n "${MSGKIT_KEEP:-}" ]; then
+		echo "kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
 }
 trap cleanup EXIT INT TERM
 
