@@ -13,17 +13,6 @@
 #define ECHO_FIRST	0x7000u
 #define ECHO_LAST	0x7fffu
 
-static int
-echo_open(void *svc, struct proto_link *l, const struct proto_msg *m,
-    void **state)
-{
-	(void)svc;
-	(void)l;
-	(void)m;
-	*state = NULL;
-	return 0;
-}
-
 /* The request's items, byte for byte: they are already aligned. */
 static void
 echo_command(void *state, struct proto_request *req,
@@ -64,5 +53,5 @@ echo_close(void *state, struct proto_link *l)
 }
 
 const struct proto_service_ops proto_echo_service = {
-	echo_open, echo_command, NULL, echo_close
+	NULL, echo_command, NULL, echo_close
 };

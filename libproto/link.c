@@ -614,7 +614,9 @@ open_link(struct proto_session *s, const struct proto_msg *m,
 	l->local = 1;
 	l->refs = 1;
 	l->ops = svc->ops;
-	err = svc->ops->open(svc->svc, l, m, &l->state);
+	err = 0;
+	if (svc->ops->open != NULL)
+		err = svc->ops->open(svc->svc, l, m, &l->state);
 	if (err == 0 && lpi_table_put(&s->links, l->id, l) < 0)
 		err = ENOMEM;
 	if (err != 0) {

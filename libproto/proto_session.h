@@ -235,6 +235,7 @@ struct proto_service_ops {
 	/*
 	 * LINK_OPEN for this service: 0 to accept (set *link_state), or an
 	 * errno to refuse (the peer gets it as STATUS). m is the request.
+	 * May be NULL: every open accepted, the link's state NULL.
 	 */
 	int (*open)(void *svc, struct proto_link *l, const struct proto_msg *m,
 	    void **link_state);

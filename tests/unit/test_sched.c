@@ -65,17 +65,6 @@ run_until(struct env *e, const int *flag)
 static struct proto_request *held[8];
 static int nheld;
 
-static int
-hold_open(void *svc, struct proto_link *l, const struct proto_msg *m,
-    void **state)
-{
-	(void)svc;
-	(void)l;
-	(void)m;
-	*state = NULL;
-	return 0;
-}
-
 static void
 hold_command(void *state, struct proto_request *req,
     const struct proto_msg *m)
@@ -96,7 +85,7 @@ hold_close(void *state, struct proto_link *l)
 }
 
 static const struct proto_service_ops hold_ops = {
-	hold_open, hold_command, NULL, hold_close
+	NULL, hold_command, NULL, hold_close
 };
 
 static void
