@@ -271,6 +271,34 @@ proto_peer_listen(struct proto_peer *p, const char *addr, char *err,
 
 /* --- connecting and reconnecting ---------------------------------------- */
 
+/*
+ * A dial that failed. Before the session first came up the application
+ * may want to know at once (a tool pointed at a wrong address): after
+ * connect_tries failures the session is lost; the first failure is a
+ * warning either way, so that a silent retry does not look like a hang.
+ */
+static void
+dial_failed(struct proto_session *s, int error, const char *msg)
+{
+	const struct proto_peer_config *cfg = &s->peer->cfg;
+
+	if (!s->was_up) {
+		s->dials_failed++;
+		if (cfg->connect_tries != 0 &&
+		    s->dials_failed >= cfg->connect_tries) {
+			lpi_lose(s, error, "%s", msg);
+			return;
+		}
+		if (s->dials_failed == 1) {
+			lpi_log(s->peer, PROTO_LOG_WARN, "%s: retrying", msg);
+			lpi_reconnect(s);
+			return;
+		}
+	}
+	lpi_log(s->peer, PROTO_LOG_INFO, "%s (error %d)", msg, error);
+	lpi_reconnect(s);
+}
+
 static void
 on_dialed(void *arg, struct proto_stream *st, int error, const char *msg)
 {
@@ -278,8 +306,7 @@ on_dialed(void *arg, struct proto_stream *st, int error, const char *msg)
 
 	s->dial = NULL;
 	if (st == NULL) {
-		lpi_log(s->peer, PROTO_LOG_INFO, "%s (error %d)", msg, error);
-		lpi_reconnect(s);
+		dial_failed(s, error, msg);
 		return;
 	}
 	if (lpi_attach(s, st) < 0) {

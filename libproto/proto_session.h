@@ -100,6 +100,14 @@ struct proto_peer_config {
 	uint64_t ack_delay_ns;		/* longest ACK delay (20 ms) */
 	uint64_t reconnect_min_ns;	/* first back-off (50 ms) */
 	uint64_t reconnect_max_ns;	/* longest back-off (2 s) */
+	/*
+	 * Dials that may fail (connect refused, no such socket, ...) before
+	 * a session we open first comes up: at the last the session is
+	 * lost with the dial's errno and reason. 0 (the default): no limit
+	 * but the session time-out. After the session was up once, breaks
+	 * are always retried.
+	 */
+	uint32_t connect_tries;
 	/* Accepted sessions: `ev` PROTO_EV_UP first, then as for ops. */
 	void (*accepted)(void *arg, struct proto_session *s,
 	    enum proto_session_event ev, int error, const char *text);

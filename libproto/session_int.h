@@ -251,6 +251,7 @@ struct proto_session {
 	void (*ping_done)(void *, struct proto_session *, uint64_t);
 	void *ping_arg;
 	uint64_t backoff_ns;
+	uint32_t dials_failed;	/* before the session first came up */
 	/*
 	 * Bytes of direct replies (refusals, link 0's answers, EBADMSG)
 	 * queued or unacknowledged: what a peer can make us hold without

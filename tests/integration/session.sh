@@ -122,8 +122,32 @@ check "ping" 0 "$peer" ping "unix:$tmp/s.sock" -c 3 -i 0.1
 grep -q "^3 transmitted, 3 received, 0% loss" "$tmp/out" &&
 grep -q "^rtt min/avg/max/mdev = " "$tmp/out" ||
 	{ echo "FAIL: ping output"; cat "$tmp/out"; fail=1; }
-check "ping nobody" 1 "$peer" ping "unix:$tmp/nobody.sock" -c 1 \
-    --session-timeout 1
+# Nobody there: ping and echo give up at the first failed dial, with
+# its reason, well inside the session time-out; --connect-tries and
+# connect (which waits for its peer) retry, saying so once.
+for cmd in ping echo; do
+	t0=$(date +%s)
+	check "$cmd nobody" 1 "$peer" $cmd "unix:$tmp/nobody.sock" -c 1
+	[ $(($(date +%s) - t0)) -lt 10 ] ||
+		{ echo "FAIL: $cmd nobody took the session time-out"; fail=1; }
+	grep -q "nobody.sock: connect: No such file or directory" "$tmp/err" ||
+		{ echo "FAIL: $cmd nobody: no reason"; cat "$tmp/err"; fail=1; }
+done
+check "ping refused" 1 "$peer" ping "tcp:127.0.0.1:1" -c 1
+grep -q "connect: Connection refused" "$tmp/err" ||
+	{ echo "FAIL: ping refused: no reason"; cat "$tmp/err"; fail=1; }
+check "ping nobody, 3 tries" 1 "$peer" ping "unix:$tmp/nobody.sock" -c 1 \
+    --connect-tries 3
+[ "$(grep -c 'retrying' "$tmp/err")" = 1 ] ||
+	{ echo "FAIL: 3 tries: one warning wanted"; cat "$tmp/err"; fail=1; }
+check "ping nobody, no limit" 1 "$peer" ping "unix:$tmp/nobody.sock" -c 1 \
+    --connect-tries 0 --session-timeout 1
+grep -q "within the session time-out" "$tmp/err" ||
+	{ echo "FAIL: no limit: not the time-out"; cat "$tmp/err"; fail=1; }
+check "connect nobody" 124 timeout 1 "$peer" connect \
+    "unix:$tmp/nobody.sock"
+[ "$(grep -c 'retrying' "$tmp/err")" = 1 ] ||
+	{ echo "FAIL: connect: one warning wanted"; cat "$tmp/err"; fail=1; }
 
 # The command line.
 check "no command" 2 "$peer"
@@ -135,6 +159,7 @@ grep -q "tcp:localhost" "$tmp/err" || { echo "FAIL: bad address message"; fail=1
 check "bad count" 2 "$peer" echo "unix:$tmp/s.sock" -c 0
 check "bad size" 2 "$peer" echo "unix:$tmp/s.sock" -s 70000
 check "bad window" 2 "$peer" echo "unix:$tmp/s.sock" --window 10
+check "bad tries" 2 "$peer" echo "unix:$tmp/s.sock" --connect-tries -1
 check "short key" 2 "$peer" echo "unix:$tmp/s.sock" --key /dev/null
 check "help" 0 "$peer" --help
 grep -q "^usage: msgpeer serve" "$tmp/out" || { echo "FAIL: --help"; fail=1; }

@@ -303,6 +303,7 @@ struct side {
 	size_t nj;
 	int warnings;
 	char lastwarn[512];
+	int connect_logs;		/* lines about failed dials */
 	struct slow slow;
 };
 
@@ -352,6 +353,8 @@ on_log(void *arg, enum proto_log_level level, const char *msg)
 		sd->warnings++;
 		snprintf(sd->lastwarn, sizeof(sd->lastwarn), "%s", msg);
 	}
+	if (strstr(msg, ": connect: ") != NULL)
+		sd->connect_logs++;
 	if (getenv("TEST_SESSION_VERBOSE") != NULL)
 		fprintf(stderr, "  [%s] log %d %s\n", sd->name, (int)level,
 		    msg);
@@ -4092,6 +4095,54 @@ test_loss_client_timeout(void **state)
  * 300 ms, a session that was up and lost its transport, and one that
  * never came up, both end with ETIMEDOUT after 300 ms, not 10 s.
  */
+/*
+ * connect_tries: a session that never came up is lost after that many
+ * failed dials, with the dial's errno and reason, the first failure a
+ * warning; a session that was up once retries whatever the count.
+ */
+static void
+test_connect_tries(void **state)
+{
+	struct env *e = *state;
+	struct side *other = &e->other;
+	struct proto_session *s2;
+	char addr[160], err[256];
+	int w0, c0;
+
+	e->cli.cfg.connect_tries = 3;
+	fast_reconnect(&e->cli);
+	start_up(e, 1);
+
+	/* Up once: the relay gone (ENOENT) is retried past 3 dials. */
+	relay_down(e->relay);
+	WAIT(e, e->cli.detached == 1);
+	c0 = e->cli.connect_logs;
+	WAIT(e, e->cli.connect_logs >= c0 + 6);
+	assert_int_equal(e->cli.lost, 0);
+	relay_listen(e->relay);
+	WAIT(e, e->cli.resumed == 1);
+
+	/* Never up: three dials, then lost. */
+	w0 = e->cli.warnings;
+	c0 = e->cli.connect_logs;
+	other->name = "other";
+	other->env = e;
+	snprintf(addr, sizeof(addr), "unix:%s/nobody", e->dir);
+	s2 = proto_peer_connect(e->cli.peer, addr, &client_ops, other, err,
+	    sizeof(err));
+	assert_non_null(s2);
+	WAIT(e, other->lost == 1);
+	assert_int_equal(other->lost_error, ENOENT);
+	assert_non_null(strstr(other->lost_text, "nobody: connect: No such "
+	    "file or directory"));
+	assert_int_equal(other->ups, 0);
+	/* Two failures retried (the first a warning), the third the loss. */
+	assert_int_equal(e->cli.connect_logs - c0, 3);
+	assert_int_equal(e->cli.warnings - w0, 1);
+	assert_non_null(strstr(e->cli.lastwarn, "retrying"));
+	assert_int_equal(e->cli.lost, 0);
+}
+
 static void
 test_loss_timeout_backoff(void **state)
 {
@@ -4709,6 +4760,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loss_server_timeout, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_loss_client_timeout, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_connect_tries, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_loss_timeout_backoff, setup,
 		    teardown),

@@ -35,7 +35,7 @@ enum {
 	OPT_NODE = 256, OPT_KEY, OPT_CRC, OPT_WINDOW, OPT_INFLIGHT,
 	OPT_LINKS, OPT_MEMORY, OPT_JOURNAL, OPT_PING_IDLE, OPT_DEAD,
 	OPT_TIMEOUT, OPT_ACK_DELAY, OPT_LISTEN, OPT_SERVICE, OPT_COMMAND,
-	OPT_VERSION, OPT_RECONNECT
+	OPT_VERSION, OPT_RECONNECT, OPT_TRIES
 };
 
 static const struct option long_options[] = {
@@ -60,6 +60,7 @@ static const struct option long_options[] = {
 	{ "session-timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "ack-delay", required_argument, NULL, OPT_ACK_DELAY },
 	{ "reconnect-max", required_argument, NULL, OPT_RECONNECT },
+	{ "connect-tries", required_argument, NULL, OPT_TRIES },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "command", required_argument, NULL, OPT_COMMAND },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -93,6 +94,8 @@ usage(FILE *f)
 "  --session-timeout SEC  keep or retry a broken session this long (30)\n"
 "  --ack-delay MS    longest delay of an ACK (20)\n"
 "  --reconnect-max SEC  longest reconnect back-off (2)\n"
+"  --connect-tries N failed dials before giving up on a session that\n"
+"                    never came up (ping, echo: 1; connect: 0, no limit)\n"
 "  ping: -c N replies to wait for, -i SEC between PINGs (1)\n"
 "  echo: -c N commands (10000), -s BYTES of DATA each (64),\n"
 "        -P N in flight (1), --service NAME (echo), --command N (0x7000)\n"
@@ -322,6 +325,10 @@ parse_option(struct opts *o, int c)
 		o->cfg.reconnect_max_ns = parse_seconds("--reconnect-max",
 		    optarg);
 		break;
+	case OPT_TRIES:
+		o->connect_tries = parse_count("--connect-tries", optarg, 0,
+		    UINT32_MAX);
+		break;
 	case OPT_SERVICE:
 		o->service = optarg;
 		break;
@@ -394,6 +401,12 @@ check_args(struct opts *o)
 	if (o->cfg.reconnect_max_ns < o->cfg.reconnect_min_ns)
 		errx(2, "--reconnect-max must be at least %.3f s, the first "
 		    "back-off", (double)o->cfg.reconnect_min_ns / 1e9);
+	/* A tool run once fails at once on a wrong address; connect,
+	 * a long-lived peer, waits for its peer to appear. */
+	if (o->connect_tries >= 0)
+		o->cfg.connect_tries = (uint32_t)o->connect_tries;
+	else if (strcmp(o->cmd, "ping") == 0 || strcmp(o->cmd, "echo") == 0)
+		o->cfg.connect_tries = 1;
 	if (o->keyfile != NULL)
 		read_key(o);
 	if (o->verbose < 0)
@@ -523,6 +536,7 @@ main(int argc, char **argv)
 	o.parallel = 1;
 	o.service = "echo";
 	o.command = 0x7000;
+	o.connect_tries = -1;
 	parse_args(argc, argv, &o);
 	check_args(&o);
 	run_setup(&r, &o);

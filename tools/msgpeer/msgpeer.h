@@ -31,6 +31,7 @@ struct opts {
 	long long parallel;		/* -P commands in flight */
 	const char *service;		/* --service, echo by default */
 	unsigned command;		/* --command, 0x7000 */
+	long long connect_tries;	/* --connect-tries; -1: not given */
 	struct proto_peer_config cfg;
 	uint8_t key[128];
 };
