@@ -4041,6 +4041,20 @@ test_loss_server_timeout(void **state)
 	assert_int_equal(e->cli.lost_error, ESTALE);
 }
 
+/* A second client session, e->other, to a socket nobody listens on. */
+static void
+connect_nobody(struct env *e)
+{
+	struct side *other = &e->other;
+	char addr[160], err[256];
+
+	other->name = "other";
+	other->env = e;
+	snprintf(addr, sizeof(addr), "unix:%s/nobody", e->dir);
+	assert_non_null(proto_peer_connect(e->cli.peer, addr, &client_ops,
+	    other, err, sizeof(err)));
+}
+
 /*
  * A client that cannot reconnect gives up after its time-out: here its
  * connections are accepted and closed at once, so every handshake
@@ -4051,10 +4065,8 @@ test_loss_client_timeout(void **state)
 {
 	struct env *e = *state;
 	struct rec ro, r = { .e = e };
-	struct proto_session *s2;
 	struct side *other = &e->other;
 	struct proto_link *l;
-	char addr[160], err[256];
 	uint64_t t0, dt;
 
 	e->cli.cfg.session_timeout_ns = 300 * PROTO_MS;
@@ -4078,23 +4090,12 @@ test_loss_client_timeout(void **state)
 	assert_true(e->relay->refused >= 2);
 
 	/* Nobody there from the start: no session, ETIMEDOUT. */
-	other->name = "other";
-	other->env = e;
-	snprintf(addr, sizeof(addr), "unix:%s/nobody", e->dir);
-	s2 = proto_peer_connect(e->cli.peer, addr, &client_ops, other, err,
-	    sizeof(err));
-	assert_non_null(s2);
+	connect_nobody(e);
 	WAIT(e, other->lost == 1);
 	assert_int_equal(other->lost_error, ETIMEDOUT);
 	assert_int_equal(other->ups, 0);
 }
 
-/*
- * The session time-out is a timer of its own, not something looked at
- * when a reconnect is due: with a back-off of 10 s and a time-out of
- * 300 ms, a session that was up and lost its transport, and one that
- * never came up, both end with ETIMEDOUT after 300 ms, not 10 s.
- */
 /*
  * connect_tries: a session that never came up is lost after that many
  * failed dials, with the dial's errno and reason, the first failure a
@@ -4105,8 +4106,6 @@ test_connect_tries(void **state)
 {
 	struct env *e = *state;
 	struct side *other = &e->other;
-	struct proto_session *s2;
-	char addr[160], err[256];
 	int w0, c0;
 
 	e->cli.cfg.connect_tries = 3;
@@ -4125,12 +4124,7 @@ test_connect_tries(void **state)
 	/* Never up: three dials, then lost. */
 	w0 = e->cli.warnings;
 	c0 = e->cli.connect_logs;
-	other->name = "other";
-	other->env = e;
-	snprintf(addr, sizeof(addr), "unix:%s/nobody", e->dir);
-	s2 = proto_peer_connect(e->cli.peer, addr, &client_ops, other, err,
-	    sizeof(err));
-	assert_non_null(s2);
+	connect_nobody(e);
 	WAIT(e, other->lost == 1);
 	assert_int_equal(other->lost_error, ENOENT);
 	assert_non_null(strstr(other->lost_text, "nobody: connect: No such "
@@ -4143,13 +4137,17 @@ test_connect_tries(void **state)
 	assert_int_equal(e->cli.lost, 0);
 }
 
+/*
+ * The session time-out is a timer of its own, not something looked at
+ * when a reconnect is due: with a back-off of 10 s and a time-out of
+ * 300 ms, a session that was up and lost its transport, and one that
+ * never came up, both end with ETIMEDOUT after 300 ms, not 10 s.
+ */
 static void
 test_loss_timeout_backoff(void **state)
 {
 	struct env *e = *state;
 	struct side *other = &e->other;
-	struct proto_session *s2;
-	char addr[160], err[256];
 	uint64_t t0, dt;
 
 	e->cli.cfg.session_timeout_ns = 300 * PROTO_MS;
@@ -4160,12 +4158,7 @@ test_loss_timeout_backoff(void **state)
 	relay_down(e->relay);
 	t0 = mono();
 	/* ...and one that never finds anybody is started. */
-	other->name = "other";
-	other->env = e;
-	snprintf(addr, sizeof(addr), "unix:%s/nobody", e->dir);
-	s2 = proto_peer_connect(e->cli.peer, addr, &client_ops, other, err,
-	    sizeof(err));
-	assert_non_null(s2);
+	connect_nobody(e);
 
 	WAIT_UPTO(e, 2 * PROTO_SEC, e->cli.lost == 1 && other->lost == 1);
 	dt = mono() - t0;
