@@ -1084,32 +1084,18 @@ dial_tcp(struct proto_dial *d)
 	tcp_try(d);
 }
 
-/*
- * glibc refuses sigaction() on the two signals it keeps for itself (32
- * and 33, thread cancellation and set*id), yet SIG_IGN on them
- * survives exec like any other, and glibc's own posix_spawn() leaves
- * them ignored in children of a process that had handlers on them (so
- * under Python's subprocess or Rust's Command, say). The kernel's call
- * resets them; its struct is the
- * generic one (handler, flags, restorer, mask) on the architectures
- * named, and SIG_DFL needs no restorer.
- */
-static void
-reset_reserved_signal(int sig)
+int
+lpi_ksigaction(int sig, const struct lpi_ksigaction *sa,
+    struct lpi_ksigaction *old)
 {
 #if defined(SYS_rt_sigaction) && (defined(__x86_64__) || \
     defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
     defined(__riscv))
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		unsigned long long mask;
-	} ksa = { NULL, 0, NULL, 0 };	/* NULL is SIG_DFL */
-
-	(void)syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
+	return (int)syscall(SYS_rt_sigaction, sig, sa, old, sizeof(sa->mask));
 #else
-	(void)sig;
+	(void)sig, (void)sa, (void)old;
+	errno = ENOSYS;
+	return -1;
 #endif
 }
 
@@ -1122,6 +1108,7 @@ reset_reserved_signal(int sig)
 static void
 exec_child(int fd, const char *command, int maxfd)
 {
+	static const struct lpi_ksigaction dfl = { NULL, 0, NULL, 0 };
 	struct sigaction sa;
 	sigset_t none;
 	int sig, i;
@@ -1142,7 +1129,7 @@ exec_child(int fd, const char *command, int maxfd)
 	for (sig = 1; sig < NSIG; sig++)
 		if (sigaction(sig, &sa, NULL) == -1 && errno == EINVAL &&
 		    sig != SIGKILL && sig != SIGSTOP)
-			reset_reserved_signal(sig);
+			(void)lpi_ksigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	execl("/bin/sh", "sh", "-c", command, (char *)NULL);

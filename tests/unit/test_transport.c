@@ -32,7 +32,6 @@
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -41,6 +40,7 @@
 
 #include "libproto/proto_loop.h"
 #include "libproto/proto_transport.h"
+#include "libproto/loop_int.h"
 
 #define WATCHDOG_SEC	60
 #define WAIT_MS		10000	/* longest wait for bytes: generous */
@@ -981,33 +981,6 @@ test_exec_cat(void **state)
 }
 
 /*
- * The kernel's sigaction, for the two signals glibc keeps to itself
- * (32 and 33): glibc's posix_spawn() leaves them ignored in children of
- * a process that handled them (a CI runner, Python's subprocess), and
- * that must not reach an exec: child either.
- */
-struct ksigaction {
-	void *handler;
-	unsigned long flags;
-	void *restorer;
-	unsigned long long mask;
-};
-
-static int
-ksigaction(int sig, const struct ksigaction *sa, struct ksigaction *old)
-{
-#if defined(SYS_rt_sigaction) && (defined(__x86_64__) || \
-    defined(__i386__) || defined(__aarch64__) || defined(__arm__) || \
-    defined(__riscv))
-	return (int)syscall(SYS_rt_sigaction, sig, sa, old, sizeof(sa->mask));
-#else
-	(void)sig, (void)sa, (void)old;
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
-/*
  * What the child gets: stdin and stdout on the socket, stderr
  * inherited, no other descriptor, no ignored or blocked signal even
  * though the parent ignores SIGPIPE and glibc's own 32 and 33 and
@@ -1019,7 +992,7 @@ test_exec_child_env(void **state)
 	struct proto_loop *l;
 	struct proto_stream s;
 	struct sigaction ign, old;
-	struct ksigaction kign = { SIG_IGN, 0, NULL, 0 }, kold[2];
+	struct lpi_ksigaction kign = { (void *)SIG_IGN, 0, NULL, 0 }, kold[2];
 	sigset_t set, oldset;
 	char out[4096];
 	size_t n;
@@ -1036,7 +1009,7 @@ test_exec_child_env(void **state)
 	assert_int_equal(sigaction(SIGPIPE, &ign, &old), 0);
 	kset = 0;
 	for (i = 0; i < 2; i++)
-		if (ksigaction(32 + i, &kign, &kold[i]) == 0)
+		if (lpi_ksigaction(32 + i, &kign, &kold[i]) == 0)
 			kset++;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -1053,7 +1026,7 @@ test_exec_child_env(void **state)
 	assert_int_equal(sigprocmask(SIG_SETMASK, &oldset, NULL), 0);
 	assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
 	for (i = 0; i < kset; i++)
-		assert_int_equal(ksigaction(32 + i, &kold[i], NULL), 0);
+		assert_int_equal(lpi_ksigaction(32 + i, &kold[i], NULL), 0);
 	close(extra);
 	proto_loop_free(l);
 
