@@ -289,13 +289,11 @@ dial_failed(struct proto_session *s, int error, const char *msg)
 			lpi_lose(s, error, "%s", msg);
 			return;
 		}
-		if (s->dials_failed == 1) {
-			lpi_log(s->peer, PROTO_LOG_WARN, "%s: retrying", msg);
-			lpi_reconnect(s);
-			return;
-		}
 	}
-	lpi_log(s->peer, PROTO_LOG_INFO, "%s (error %d)", msg, error);
+	if (!s->was_up && s->dials_failed == 1)
+		lpi_log(s->peer, PROTO_LOG_WARN, "%s: retrying", msg);
+	else
+		lpi_log(s->peer, PROTO_LOG_INFO, "%s (error %d)", msg, error);
 	lpi_reconnect(s);
 }
 
