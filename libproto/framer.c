@@ -56,6 +56,12 @@ need_buf(struct proto_framer *f, struct proto_error *err)
 	return 0;
 }
 
+size_t
+proto_framer_held(const struct proto_framer *f)
+{
+	return f->buf != NULL ? FRAMER_BUF : 0;
+}
+
 void
 proto_framer_free(struct proto_framer *f)
 {

@@ -74,6 +74,17 @@ lpi_queue_built(struct proto_session *s, struct proto_link *l,
 	return 0;
 }
 
+int
+lpi_queue_refusal(struct proto_session *s, struct proto_link *l,
+    struct proto_builder *b)
+{
+	if (lpi_queue_built(s, l, b) < 0)
+		return -1;
+	l->q_tail->refusal = 1;
+	s->refused += l->q_tail->charge;
+	return 0;
+}
+
 /* --- commands we send ---------------------------------------------------- */
 
 static uint32_t
@@ -369,7 +380,9 @@ on_reply(struct proto_session *s, const struct proto_msg *m)
 
 	if (c == NULL || c->link->id != m->linkid ||
 	    c->command != proto_msg_command(m)) {
-		lpi_log(s->peer, PROTO_LOG_WARN, "reply to no outstanding "
+		lpi_log_limited(s->peer, &s->rate[LPI_RATE_STRAY],
+		    lpi_rate_session_what[LPI_RATE_STRAY], PROTO_LOG_WARN,
+		    "reply to no outstanding "
 		    "command: link 0x%llx msg %u command 0x%04x: dropped",
 		    (unsigned long long)m->linkid, m->msgid,
 		    proto_msg_command(m));
@@ -403,11 +416,10 @@ reply_direct(struct proto_session *s, struct proto_link *l,
 	proto_build_u32(b, PROTO_ITEM_STATUS, status);
 	if (text != NULL)
 		proto_build_string(b, PROTO_ITEM_ERRTEXT, text, strlen(text));
-	if (lpi_queue_built(s, l, b) < 0)
-		lpi_log(s->peer, PROTO_LOG_WARN, "reply to msg %u lost: %s",
-		    m->msgid, strerror(errno));
-	else
-		lpi_owed(s, l);
+	if (lpi_queue_refusal(s, l, b) < 0)
+		lpi_log_limited(s->peer, &s->rate[LPI_RATE_LOST],
+		    lpi_rate_session_what[LPI_RATE_LOST], PROTO_LOG_WARN,
+		    "reply to msg %u lost: %s", m->msgid, strerror(errno));
 }
 
 static struct proto_request *
@@ -428,6 +440,9 @@ request_new(struct proto_session *s, struct proto_link *l,
 		return NULL;
 	}
 	s->nrequests++;
+	/* A service may keep the command's bytes until it answers. */
+	r->charge = lpi_request_cost(m->length);
+	lpi_hold(s, r->charge);
 	return r;
 }
 
@@ -441,6 +456,7 @@ request_end(struct proto_request *req)
 	if (s != NULL) {
 		lpi_table_del(&req->link->requests, req->msgid);
 		s->nrequests--;
+		lpi_unhold(s, req->charge);
 	}
 	for (c = req->cancels; c != NULL; c = next) {
 		next = c->cancel_next;
@@ -482,8 +498,9 @@ proto_reply_end(struct proto_request *req, int final)
 		proto_build_abort(b);
 	if (rc < 0 && s != NULL && s->state != LPI_DEAD) {
 		err = errno;
-		lpi_log(s->peer, PROTO_LOG_WARN, "reply to msg %u dropped: %s",
-		    req->msgid, strerror(err));
+		lpi_log_limited(s->peer, &s->rate[LPI_RATE_LOST],
+		    lpi_rate_session_what[LPI_RATE_LOST], PROTO_LOG_WARN,
+		    "reply to msg %u dropped: %s", req->msgid, strerror(err));
 		/* The command must still end: a final reply that fits. */
 		if (final) {
 			proto_builder_reset(b);
@@ -606,6 +623,10 @@ open_link(struct proto_session *s, const struct proto_msg *m,
 		*why = "too many links";
 		return EMFILE;
 	}
+	if (!lpi_may_hold(s, lpi_link_cost())) {
+		*why = "out of memory for this session";
+		return EAGAIN;
+	}
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return ENOMEM;
@@ -625,6 +646,7 @@ open_link(struct proto_session *s, const struct proto_msg *m,
 		return err;
 	}
 	s->nlocal++;
+	lpi_hold(s, lpi_link_cost());
 	return 0;
 }
 
@@ -671,10 +693,12 @@ cancel_request(struct proto_session *s, struct proto_link *l,
 	proto_build_u32(b, PROTO_ITEM_STATUS, ECANCELED);
 	proto_build_string(b, PROTO_ITEM_ERRTEXT, "link closed", 11);
 	if (lpi_queue_built(s, l, b) < 0)
-		lpi_log(s->peer, PROTO_LOG_WARN, "reply to msg %u lost: %s",
-		    r->msgid, strerror(errno));
+		lpi_log_limited(s->peer, &s->rate[LPI_RATE_LOST],
+		    lpi_rate_session_what[LPI_RATE_LOST], PROTO_LOG_WARN,
+		    "reply to msg %u lost: %s", r->msgid, strerror(errno));
 	lpi_table_del(&l->requests, r->msgid);
 	s->nrequests--;
+	lpi_unhold(s, r->charge);
 	r->s = NULL;
 	r->link = NULL;
 	c = r->cancels;
@@ -702,6 +726,7 @@ kill_local(struct proto_session *s, struct proto_link *l)
 	l->closed = 1;
 	lpi_table_del(&s->links, l->id);
 	s->nlocal--;
+	lpi_unhold(s, lpi_link_cost());
 	for (;;) {
 		/* CANCELs are answered when their targets end: skip them. */
 		r = NULL;
@@ -806,12 +831,10 @@ on_cancel(struct proto_session *s, struct proto_link *l,
 }
 
 static int
-over_limits(const struct proto_session *s)
+over_limits(const struct proto_session *s, const struct proto_msg *m)
 {
-	const struct proto_peer_config *cfg = &s->peer->cfg;
-
-	return s->nrequests >= cfg->max_inflight ||
-	    s->queued_bytes + s->unacked_bytes > cfg->max_memory;
+	return s->nrequests >= s->peer->cfg.max_inflight ||
+	    !lpi_may_hold(s, lpi_request_cost(m->length));
 }
 
 static void
@@ -843,7 +866,7 @@ on_command(struct proto_session *s, const struct proto_msg *m)
 	default:
 		break;
 	}
-	if (over_limits(s)) {
+	if (over_limits(s, m)) {
 		reply_direct(s, l, m, EAGAIN, "too many commands outstanding");
 		return;
 	}
@@ -920,6 +943,7 @@ orphan_requests(struct proto_link *l)
 		r = t->slots[i].val;
 		if (r == NULL)
 			continue;
+		lpi_unhold(r->s, r->charge);
 		r->s = NULL;
 		r->link = NULL;
 	}
@@ -951,9 +975,11 @@ lpi_links_lose(struct proto_session *s, int error)
 		orphan_requests(l);
 		if (l->local && l->ops->close != NULL)
 			l->ops->close(l->state, l);
+		if (l->local)
+			lpi_unhold(s, lpi_link_cost());
 		lpi_table_del(&s->links, l->id);
 		lpi_ring_remove(s, l);
-		lpi_out_free_list(s->peer, l->q);
+		lpi_out_drop_list(s, l->q);
 		l->q = NULL;
 		free(l);
 	}

@@ -29,27 +29,16 @@ proto_peer_config_init(struct proto_peer_config *cfg)
 	cfg->max_inflight = 1024;
 	cfg->max_links = 65536;
 	cfg->max_memory = (size_t)64 << 20;
+	cfg->max_total_memory = (size_t)256 << 20;
+	cfg->max_sessions = 1024;
+	cfg->max_conns = 1024;
+	cfg->handshake_ns = 5 * PROTO_SEC;
 	cfg->ping_idle_ns = 5 * PROTO_SEC;
 	cfg->dead_ns = 15 * PROTO_SEC;
 	cfg->session_timeout_ns = 30 * PROTO_SEC;
 	cfg->ack_delay_ns = 20 * PROTO_MS;
 	cfg->reconnect_min_ns = 50 * PROTO_MS;
 	cfg->reconnect_max_ns = 2 * PROTO_SEC;
-}
-
-void
-lpi_log(struct proto_peer *p, enum proto_log_level level, const char *fmt,
-    ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (p->cfg.log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p->cfg.log(p->cfg.arg, level, msg);
 }
 
 static void
@@ -68,6 +57,7 @@ reap(struct proto_defer *d, void *arg)
 		p->dead = s->next;
 		lpi_session_free(s);
 	}
+	lpi_budget_trim(p);
 }
 
 static int
@@ -83,7 +73,15 @@ check_config(const struct proto_peer_config *cfg, char *err, size_t errlen)
 		    sizeof(((struct proto_peer *)0)->key));
 		return -1;
 	}
+	if (cfg->max_memory < LPI_MEMORY_MIN ||
+	    cfg->max_total_memory < cfg->max_memory) {
+		snprintf(err, errlen, "the memory limit must be at least %u "
+		    "bytes, the total at least the limit", LPI_MEMORY_MIN);
+		return -1;
+	}
 	if (cfg->max_inflight == 0 || cfg->max_links == 0 ||
+	    cfg->max_sessions == 0 || cfg->max_conns == 0 ||
+	    cfg->handshake_ns == 0 ||
 	    cfg->ping_idle_ns == 0 || cfg->dead_ns <= cfg->ping_idle_ns ||
 	    cfg->reconnect_min_ns == 0 ||
 	    cfg->reconnect_max_ns < cfg->reconnect_min_ns) {
@@ -182,6 +180,7 @@ lpi_session_new(struct proto_peer *p, int initiator)
 	if (p->sessions != NULL)
 		p->sessions->prev = s;
 	p->sessions = s;
+	lpi_recount(s);
 	/* An initiator gets the session time-out to bring it up at all. */
 	if (initiator)
 		proto_timer_set(s->expire, p->cfg.session_timeout_ns);
@@ -202,6 +201,7 @@ lpi_session_bury(struct proto_session *s)
 	s->prev = NULL;
 	s->next = p->dead;
 	p->dead = s;
+	lpi_budget_forget(s);
 	proto_defer_post(p->reaper);
 }
 
@@ -226,8 +226,16 @@ on_accept(void *arg, struct proto_stream *st)
 {
 	struct listener *l = arg;
 	struct proto_peer *p = l->peer;
-	struct proto_session *s = lpi_session_new(p, 0);
+	struct proto_session *s;
 
+	if (lpi_admit_conn(p) < 0) {
+		lpi_log_limited(p, &p->rate[LPI_RATE_SHED], "transport drops",
+		    PROTO_LOG_WARN, "%s: refused: %u transports, the limit",
+		    st->peer, p->nconns);
+		proto_stream_close(st);
+		return;
+	}
+	s = lpi_session_new(p, 0);
 	if (s == NULL || lpi_attach(s, st) < 0) {
 		lpi_log(p, PROTO_LOG_ERROR, "%s: out of memory", st->peer);
 		proto_stream_close(st);
@@ -240,6 +248,13 @@ on_accept(void *arg, struct proto_stream *st)
 	s->accepted = p->cfg.accepted;
 	s->arg = p->cfg.arg;
 	lpi_log(p, PROTO_LOG_DEBUG, "accepted %s", st->peer);
+}
+
+/* Out of descriptors: a stranger still handshaking makes room. */
+static int
+on_full(void *arg)
+{
+	return lpi_shed_conn(arg) == 0;
 }
 
 int
@@ -262,6 +277,7 @@ proto_peer_listen(struct proto_peer *p, const char *addr, char *err,
 		free(l);
 		return -1;
 	}
+	proto_listener_on_full(l->ls, on_full, p);
 	l->next = p->listeners;
 	p->listeners = l;
 	lpi_log(p, PROTO_LOG_INFO, "listening on %s",
@@ -410,6 +426,20 @@ proto_peer_free(struct proto_peer *p)
 	lpi_outcache_clear(&p->outcache);
 	free(p->rbuf);
 	free(p);
+}
+
+void
+proto_peer_info(const struct proto_peer *p, struct proto_peer_info *info)
+{
+	const struct proto_session *s;
+
+	info->sessions = p->nsessions;
+	info->conns = p->nconns;
+	info->held_bytes = p->held;
+	info->detached = 0;
+	for (s = p->sessions; s != NULL; s = s->next)
+		if (s->state == LPI_DETACHED)
+			info->detached++;
 }
 
 size_t

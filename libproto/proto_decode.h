@@ -130,6 +130,11 @@ int proto_msg_find(const struct proto_msg *m, uint16_t type,
     struct proto_item *item, struct proto_error *err);
 /* Its STATUS item's value: 0 when it has none (a part) or it is bad. */
 uint32_t proto_msg_status(const struct proto_msg *m);
+/*
+ * The name msgproto(7) and msgdump give a STATUS: "OK", "ENOSYS"...; a
+ * value without a name is written in buf as a number and buf returned.
+ */
+const char *proto_status_name(uint32_t status, char *buf, size_t len);
 
 /*
  * Typed accessors: each refuses a container, a REF (but proto_item_ref)

@@ -76,6 +76,16 @@ int proto_reason_is_framing(enum proto_reason reason);
  */
 int proto_error_format(const struct proto_error *err, char *buf, size_t len);
 
+/*
+ * Text a peer sent, made safe to log or print: printable ASCII and
+ * valid UTF-8 are kept, a backslash is doubled, and everything else
+ * (control characters, escape sequences, C1 controls, invalid UTF-8)
+ * becomes \xNN, so no string can forge a line or drive a terminal.
+ * Always NUL-terminated when outlen > 0; a text that does not fit ends
+ * in "...". Returns the length written.
+ */
+size_t proto_escape(char *out, size_t outlen, const void *in, size_t inlen);
+
 /* Fill *err; a NULL err is allowed and ignored. Returns -1. */
 int proto_error_set(struct proto_error *err, enum proto_reason reason,
     uint64_t offset, uint16_t itemid, uint64_t got, uint64_t want);

@@ -69,6 +69,8 @@ struct proto_framer {
  * 128 KiB buffer is allocated when first needed.
  */
 int proto_framer_init(struct proto_framer *f, unsigned flags);
+/* Heap bytes the framer holds: its buffer's, 0 until it needs one. */
+size_t proto_framer_held(const struct proto_framer *f);
 void proto_framer_free(struct proto_framer *f);
 
 /*

@@ -93,7 +93,29 @@ struct proto_peer_config {
 	uint32_t window;		/* bytes we hold unacknowledged (1 MiB) */
 	uint32_t max_inflight;		/* requests served at once (1024) */
 	uint32_t max_links;		/* links served per session (65536) */
-	size_t max_memory;		/* bytes queued per session (64 MiB) */
+	/*
+	 * Heap bytes a peer may make us hold for one session: replies
+	 * queued or unacknowledged, requests served with their bytes, links
+	 * (64 MiB). Past 7/8 of it new commands are refused EAGAIN; past
+	 * it the session ends with GOODBYE ENOBUFS.
+	 */
+	size_t max_memory;
+	/*
+	 * The same for all sessions together, attached, handshaking and
+	 * detached, with what each session and transport holds itself
+	 * (256 MiB). Past 7/8 new sessions are refused ENOBUFS and new
+	 * commands EAGAIN; past it detached sessions are dropped, those
+	 * holding the most first, then handshaking transports, then the
+	 * session holding the most ends with ENOBUFS.
+	 */
+	size_t max_total_memory;
+	/* Sessions up or detached (1024); at the limit a new one drops the
+	   session detached the longest, or is refused EAGAIN. */
+	uint32_t max_sessions;
+	/* Transports attached, handshaking or up (1024); at the limit a new
+	   one closes the oldest still handshaking, or is closed. */
+	uint32_t max_conns;
+	uint64_t handshake_ns;		/* a new transport's handshake (5 s) */
 	uint64_t ping_idle_ns;		/* PING after this silence (5 s) */
 	uint64_t dead_ns;		/* transport dead after this (15 s) */
 	uint64_t session_timeout_ns;	/* detached sessions kept (30 s) */
@@ -145,6 +167,15 @@ struct proto_session *proto_peer_connect(struct proto_peer *p,
  */
 size_t proto_peer_sessions(const struct proto_peer *p);
 
+/* What a peer holds now, against the limits of its configuration. */
+struct proto_peer_info {
+	uint32_t sessions;	/* up or detached (max_sessions) */
+	uint32_t detached;
+	uint32_t conns;		/* transports attached (max_conns) */
+	uint64_t held_bytes;	/* all sessions (max_total_memory) */
+};
+void proto_peer_info(const struct proto_peer *p, struct proto_peer_info *info);
+
 /* Orderly end: what is queued is sent, then GOODBYE; PROTO_EV_LOST. */
 void proto_session_close(struct proto_session *s);
 
@@ -164,6 +195,8 @@ struct proto_session_info {
 	uint64_t queued_bytes;	/* waiting for room in the peer's window:
 				   a sender that must not grow without
 				   bound holds back while this is high */
+	uint64_t held_bytes;	/* heap held for what the peer sent:
+				   what max_memory bounds */
 	uint32_t links, calls, requests;
 };
 void proto_session_info(const struct proto_session *s,

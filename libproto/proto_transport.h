@@ -99,6 +99,15 @@ struct proto_listener;
 struct proto_listener *proto_listen(struct proto_loop *l,
     const struct proto_addr *a, proto_accept_fn *fn, void *arg, char *err,
     size_t errlen);
+/*
+ * Out of descriptors (EMFILE, ENFILE) with connections waiting: fn may
+ * close some of the owner's and return 1 to have accept(2) tried again
+ * at once. Without it, or when it returns 0, accepting pauses 100 ms
+ * (the connections wait in the backlog; retrying at once would spin).
+ */
+typedef int proto_full_fn(void *arg);
+void proto_listener_on_full(struct proto_listener *ls, proto_full_fn *fn,
+    void *arg);
 /* The address as bound: "tcp:127.0.0.1:40123" for tcp:0, say. */
 const char *proto_listener_addr(const struct proto_listener *ls);
 void proto_listener_free(struct proto_listener *ls);

@@ -79,7 +79,8 @@ lpi_out_new(struct proto_peer *p, const uint8_t *bytes, size_t len,
 	o->len = (uint32_t)len;
 	o->cap = (uint32_t)(k >= 0 ? class_size(k) : len + extra);
 	o->cls = k;
-	o->owed = 0;
+	o->charge = 0;
+	o->refusal = 0;
 	memcpy(o->buf, bytes, len);
 	return o;
 }
@@ -107,6 +108,18 @@ lpi_out_free_list(struct proto_peer *p, struct lpi_out *o)
 	for (; o != NULL; o = next) {
 		next = o->next;
 		lpi_out_free(p, o);
+	}
+}
+
+void
+lpi_out_drop_list(struct proto_session *s, struct lpi_out *o)
+{
+	struct lpi_out *next;
+
+	for (; o != NULL; o = next) {
+		next = o->next;
+		lpi_out_unhold(s, o);
+		lpi_out_free(s->peer, o);
 	}
 }
 
@@ -146,6 +159,8 @@ lpi_send_ctrl(struct proto_session *s, const uint8_t *bytes, size_t len)
 	if (o == NULL)
 		return -1;
 	c->ctrl_bytes += (uint32_t)len;
+	c->ctrl_charge += lpi_heap_cost(sizeof(*o) + o->cap);
+	lpi_recount(s);
 	if (c->ctrl_tail != NULL)
 		c->ctrl_tail->next = o;
 	else
@@ -201,17 +216,11 @@ lpi_send_seq(struct proto_session *s, struct proto_link *l, struct lpi_out *o)
 		l->q = o;
 	l->q_tail = o;
 	s->queued_bytes += o->len;
+	/* Replies are the peer's doing; our own commands are ours. */
+	if (proto_get16(o->buf + 12) & PROTO_REPLY_BIT)
+		lpi_out_hold(s, o);
 	lpi_ring_add(s, l);
 	lpi_flush_soon(s);
-}
-
-void
-lpi_owed(struct proto_session *s, struct proto_link *l)
-{
-	if (l->q_tail != NULL && !l->q_tail->owed) {
-		l->q_tail->owed = 1;
-		s->owed_bytes += l->q_tail->len;
-	}
 }
 
 static int
@@ -294,11 +303,8 @@ lpi_journal(struct proto_session *s, char dir, uint64_t seq,
 static void
 number(struct proto_session *s, struct lpi_out *o)
 {
-	if ((s->features & PROTO_FEATURE_CRC) && o->cap >= o->len + 8) {
+	if ((s->features & PROTO_FEATURE_CRC) && o->cap >= o->len + 8)
 		append_crc(o);
-		if (o->owed)
-			s->owed_bytes += 8;
-	}
 	o->seq = ++s->sent_seq;
 	if (s->rt_tail != NULL)
 		s->rt_tail->next = o;
@@ -403,6 +409,8 @@ consume(struct proto_session *s, const struct batch *b, size_t n)
 			c->ctrl_partial = 0;
 			c->ctrl_off = 0;
 			c->ctrl_bytes -= e->o->len;
+			c->ctrl_charge -= lpi_heap_cost(sizeof(*e->o) +
+			    e->o->cap);
 			lpi_out_free(s->peer, e->o);
 		} else {
 			s->wnext = e->o->next;
@@ -471,6 +479,7 @@ lpi_flush(struct proto_session *s)
 			return;
 		}
 		consume(s, &b, (size_t)n);
+		lpi_recount(s);
 		if ((size_t)n < b.bytes) {
 			want_write(c, 1);
 			return;
@@ -513,8 +522,7 @@ lpi_acked(struct proto_session *s, uint64_t received)
 		if (s->rt == NULL)
 			s->rt_tail = NULL;
 		s->unacked_bytes -= o->len;
-		if (o->owed)
-			s->owed_bytes -= o->len;
+		lpi_out_unhold(s, o);
 		lpi_out_free(s->peer, o);
 	}
 	lpi_flush_soon(s);
@@ -542,12 +550,13 @@ lpi_conn_clear_ctrl(struct lpi_conn *c)
 	c->ctrl_partial = 0;
 	c->ctrl_off = 0;
 	c->ctrl_bytes = 0;
+	c->ctrl_charge = 0;
 }
 
 static void
 clear_link_queue(struct proto_session *s, struct proto_link *l)
 {
-	lpi_out_free_list(s->peer, l->q);
+	lpi_out_drop_list(s, l->q);
 	l->q = l->q_tail = NULL;
 	lpi_ring_remove(s, l);
 }
@@ -562,11 +571,10 @@ lpi_sendq_clear(struct proto_session *s)
 	for (i = 0; i < t->n; i++)
 		if (t->slots[i].val != NULL)
 			clear_link_queue(s, t->slots[i].val);
-	lpi_out_free_list(s->peer, s->rt);
+	lpi_out_drop_list(s, s->rt);
 	s->rt = s->rt_tail = s->wnext = NULL;
 	s->unacked_bytes = 0;
 	s->queued_bytes = 0;
-	s->owed_bytes = 0;
 	if (s->conn != NULL)
 		lpi_conn_clear_ctrl(s->conn);
 }

@@ -260,6 +260,8 @@ static void
 take_peer_hello(struct proto_session *s, const struct hello *h)
 {
 	snprintf(s->peer_node, sizeof(s->peer_node), "%s", h->node);
+	proto_escape(s->node_text, sizeof(s->node_text), s->peer_node,
+	    strlen(s->peer_node));
 	s->peer_window = h->window < LPI_WINDOW_MIN ? LPI_WINDOW_MIN :
 	    h->window;
 	s->peer_max_inflight = h->max_inflight;
@@ -282,6 +284,17 @@ bad_received(struct proto_session *s, const struct proto_session *e,
 {
 	if (received >= e->peer_received && received <= e->sent_seq)
 		return 0;
+	/*
+	 * An acceptor with a key answers before the peer has proven it:
+	 * the counts of someone's session are not for a stranger.
+	 */
+	if (!s->initiator && s->peer->keylen > 0) {
+		lpi_log(s->peer, PROTO_LOG_WARN, "%s: resume with RECEIVED %"
+		    PRIu64 " outside %" PRIu64 "..%" PRIu64 " refused",
+		    s->conn->st.peer, received, e->peer_received, e->sent_seq);
+		lpi_protocol_error(s, "resume with a wrong RECEIVED");
+		return 1;
+	}
 	lpi_protocol_error(s, "resume with RECEIVED %" PRIu64 " outside %"
 	    PRIu64 "..%" PRIu64, received, e->peer_received, e->sent_seq);
 	return 1;
@@ -295,12 +308,17 @@ refuse_hello(struct proto_session *s, uint32_t status, const char *text)
 {
 	struct proto_builder *b = ctrl_begin(s, 0,
 	    PROTO_CMD_HELLO | PROTO_REPLY_BIT);
+	char name[16];
 
 	proto_build_u32(b, PROTO_ITEM_STATUS, status);
 	proto_build_string(b, PROTO_ITEM_ERRTEXT, text, strlen(text));
 	ctrl_send(s, b);
-	lpi_log(s->peer, PROTO_LOG_INFO, "%s: HELLO refused: %s",
-	    s->conn->st.peer, text);
+	/* An unknown session is what a restart leaves: not a warning. */
+	lpi_log_limited(s->peer, &s->peer->rate[LPI_RATE_HELLO],
+	    "HELLO refusals", status == ESTALE ? PROTO_LOG_INFO :
+	    PROTO_LOG_WARN, "%s: HELLO refused: %s (STATUS %s)",
+	    s->conn->st.peer, text, proto_status_name(status, name,
+	    sizeof(name)));
 	s->conn->closing = 1;
 	lpi_flush(s);
 }
@@ -365,6 +383,8 @@ resume_into(struct proto_session *s, struct proto_session *e)
 	s->conn = NULL;
 	c->s = e;
 	e->conn = c;
+	lpi_recount(s);
+	lpi_recount(e);
 	memcpy(e->peer_nonce, s->peer_nonce, LPI_NONCE_LEN);
 	e->peer_window = s->peer_window;
 	e->hello_received = s->hello_received;
@@ -403,7 +423,7 @@ acceptor_done(struct proto_session *s)
 	s->state = LPI_UP;
 	s->was_up = 1;
 	lpi_log(s->peer, PROTO_LOG_DEBUG, "session with %s up over %s",
-	    s->peer_node, s->conn->st.peer);
+	    s->node_text, s->conn->st.peer);
 	event(s, PROTO_EV_UP, 0, s->conn->st.peer);
 	lpi_flush_soon(s);
 }
@@ -414,6 +434,8 @@ on_hello(struct proto_session *s, const struct proto_msg *m)
 	struct proto_session *e = NULL;
 	struct hello h;
 	uint64_t ours = offered_features(s);
+	uint32_t status;
+	const char *why;
 
 	read_hello(m, &h);
 	if (!(h.have & HELLO_HAVE_CORE)) {
@@ -453,6 +475,14 @@ on_hello(struct proto_session *s, const struct proto_msg *m)
 			    PRIu64, h.received);
 			return;
 		}
+		if ((status = lpi_admit_session(s->peer, &why)) != 0) {
+			refuse_hello(s, status, why);
+			return;
+		}
+		/* Counted from now: a handshake waiting for AUTH holds a
+		   place, so the limit holds while proofs are due. */
+		s->counted = 1;
+		s->peer->nsessions++;
 		lpi_random(s->id, sizeof(s->id));
 		s->has_id = 1;
 	}
@@ -464,19 +494,40 @@ on_hello(struct proto_session *s, const struct proto_msg *m)
 	acceptor_done(s);
 }
 
+/*
+ * Why a proof is wrong, for the log: a reflection of our own proof is
+ * an attack worth naming; a replayed one looks like any wrong one.
+ */
+static const char *
+auth_failure(struct proto_session *s, const uint8_t *p)
+{
+	uint8_t ours[LPI_AUTH_LEN];
+
+	if (p == NULL)
+		return "AUTH carries no proof";
+	if (lpi_auth_proof(s->peer, "msgkit acceptor", s->peer_nonce,
+	    s->nonce, s->id, ours) == 0 && lpi_auth_equal(p, ours))
+		return "the proof is our own, reflected";
+	return "the proof is wrong (a wrong key, or replayed)";
+}
+
 static void
 on_auth(struct proto_session *s, const struct proto_msg *m)
 {
 	struct proto_item it;
 	struct proto_builder *b;
 	uint8_t want[LPI_AUTH_LEN];
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	size_t n;
 
 	if (proto_msg_find(m, PROTO_ITEM_AUTH, &it, NULL) <= 0 ||
 	    proto_item_bytes(&it, &p, &n, LPI_AUTH_LEN, NULL) < 0 ||
 	    lpi_auth_proof(s->peer, "msgkit initiator", s->peer_nonce,
 	    s->nonce, s->id, want) < 0 || !lpi_auth_equal(p, want)) {
+		lpi_log_limited(s->peer, &s->peer->rate[LPI_RATE_AUTH],
+		    "AUTH failures", PROTO_LOG_WARN, "%s: AUTH refused "
+		    "(node %s): %s", s->conn->st.peer, s->node_text,
+		    auth_failure(s, p));
 		send_goodbye(s, EACCES, "authentication failed");
 		lpi_lose(s, EACCES, "the initiator's AUTH proof is wrong");
 		return;
@@ -508,7 +559,7 @@ initiator_done(struct proto_session *s)
 		s->was_up = 1;
 		s->state = LPI_UP;
 		lpi_log(s->peer, PROTO_LOG_DEBUG, "session with %s up over %s",
-		    s->peer_node, over);
+		    s->node_text, over);
 		event(s, PROTO_EV_UP, 0, over);
 		lpi_flush_soon(s);
 		return;
@@ -531,6 +582,7 @@ on_hello_reply(struct proto_session *s, const struct proto_msg *m)
 	struct proto_builder *b;
 	uint8_t proof[LPI_AUTH_LEN];
 	uint64_t ours = offered_features(s);
+	char name[16], text[sizeof(h.errtext) * 4];
 
 	read_hello(m, &h);
 	if (h.status == ESTALE) {
@@ -538,8 +590,10 @@ on_hello_reply(struct proto_session *s, const struct proto_msg *m)
 		return;
 	}
 	if (h.status != 0) {
-		lpi_lose(s, (int)h.status, "HELLO refused (STATUS %u%s%s)",
-		    h.status, h.errtext[0] ? ": " : "", h.errtext);
+		proto_escape(text, sizeof(text), h.errtext, strlen(h.errtext));
+		lpi_lose(s, (int)h.status, "HELLO refused (STATUS %s%s%s)",
+		    proto_status_name(h.status, name, sizeof(name)),
+		    text[0] ? ": " : "", text);
 		return;
 	}
 	if (!(h.have & HELLO_HAVE_CORE) || (h.features & ~ours) != 0) {
@@ -590,9 +644,11 @@ static void
 on_auth_reply(struct proto_session *s, const struct proto_msg *m)
 {
 	uint32_t status = proto_msg_status(m);
+	char name[16];
 
 	if (status != 0) {
-		lpi_lose(s, (int)status, "AUTH refused (STATUS %u)", status);
+		lpi_lose(s, (int)status, "AUTH refused (STATUS %s)",
+		    proto_status_name(status, name, sizeof(name)));
 		return;
 	}
 	initiator_done(s);
@@ -631,12 +687,32 @@ on_goodbye(struct proto_session *s, const struct proto_msg *m)
 	struct proto_item it;
 	const char *text = "";
 	uint32_t status = proto_msg_status(m);
+	char name[16], safe[160];
 	size_t n = 0;
 
 	if (proto_msg_find(m, PROTO_ITEM_ERRTEXT, &it, NULL) > 0)
 		(void)proto_item_string(&it, &text, &n, NULL);
-	lpi_lose(s, ECONNRESET, "peer said GOODBYE (STATUS %u%s%.*s)",
-	    status, n ? ": " : "", (int)n, text);
+	proto_escape(safe, sizeof(safe), text, n);
+	lpi_lose(s, ECONNRESET, "peer said GOODBYE (STATUS %s%s%s)",
+	    proto_status_name(status, name, sizeof(name)), n ? ": " : "",
+	    safe);
+}
+
+static void
+on_ack(struct proto_session *s, const struct proto_msg *m)
+{
+	struct proto_item it;
+	uint64_t n;
+
+	if (proto_msg_find(m, PROTO_ITEM_RECEIVED, &it, NULL) <= 0 ||
+	    proto_item_u64(&it, &n, NULL) < 0) {
+		lpi_protocol_error(s, "ACK without RECEIVED");
+		return;
+	}
+	if (lpi_acked(s, n) < 0)
+		lpi_protocol_error(s, "ACK RECEIVED %" PRIu64 " out of range "
+		    "(%" PRIu64 "..%" PRIu64 ")", n, s->peer_received,
+		    s->sent_seq);
 }
 
 static int
@@ -654,6 +730,13 @@ on_control(struct proto_session *s, const struct proto_msg *m)
 
 	if (cmd == PROTO_CMD_PAD)
 		return;
+	/* They belong to the session, not to a link: link 0 only. */
+	if (m->linkid != 0) {
+		lpi_protocol_error(s, "control command 0x%04x on link 0x%llx: "
+		    "control messages travel on link 0", m->command,
+		    (unsigned long long)m->linkid);
+		return;
+	}
 	if (cmd == PROTO_CMD_GOODBYE && !reply) {
 		on_goodbye(s, m);
 		return;
@@ -680,14 +763,7 @@ on_control(struct proto_session *s, const struct proto_msg *m)
 		return;
 	}
 	if (cmd == PROTO_CMD_ACK && !reply) {
-		struct proto_item it;
-		uint64_t n = 0;
-
-		if (proto_msg_find(m, PROTO_ITEM_RECEIVED, &it, NULL) <= 0 ||
-		    proto_item_u64(&it, &n, NULL) < 0 || lpi_acked(s, n) < 0)
-			lpi_protocol_error(s, "ACK RECEIVED %" PRIu64 " out "
-			    "of range (%" PRIu64 "..%" PRIu64 ")", n,
-			    s->peer_received, s->sent_seq);
+		on_ack(s, m);
 		return;
 	}
 	if (cmd == PROTO_CMD_PING) {
@@ -744,8 +820,9 @@ on_malformed(struct proto_session *s, const struct proto_msg *m,
 
 	count_in(s, m);
 	proto_error_format(err, text, sizeof(text));
-	lpi_log(s->peer, PROTO_LOG_WARN, "malformed message from %s: %s",
-	    s->peer_node, text);
+	lpi_log_limited(s->peer, &s->rate[LPI_RATE_MALFORMED],
+	    lpi_rate_session_what[LPI_RATE_MALFORMED], PROTO_LOG_WARN,
+	    "malformed message from %s: %s", s->node_text, text);
 	if (proto_msg_is_reply(m))
 		return;		/* its command stays outstanding */
 	b = &s->rb;
@@ -757,8 +834,7 @@ on_malformed(struct proto_session *s, const struct proto_msg *m,
 	l = m->linkid == 0 ? NULL : lpi_table_get(&s->links, m->linkid);
 	if (l == NULL)
 		l = &s->link0;
-	if (lpi_queue_built(s, l, b) == 0)
-		lpi_owed(s, l);
+	(void)lpi_queue_refusal(s, l, b);
 }
 
 /*
@@ -819,33 +895,11 @@ crc_drop(struct proto_session *s, const struct proto_msg *m)
 		    "times", s->recv_count + 1, s->crc_drops);
 		return;
 	}
-	lpi_log(s->peer, PROTO_LOG_WARN, "offset %llu: CRC item missing or "
-	    "wrong: dropping the transport", (unsigned long long)m->offset);
+	lpi_log_limited(s->peer, &s->rate[LPI_RATE_CRC],
+	    lpi_rate_session_what[LPI_RATE_CRC], PROTO_LOG_WARN, "offset "
+	    "%llu: CRC item missing or wrong: dropping the transport",
+	    (unsigned long long)m->offset);
 	lpi_detach(s, "CRC mismatch");
-}
-
-/*
- * A peer that sends commands and does not read the replies would make
- * the backlog grow without end: EAGAIN and EBADF answers cost memory
- * too. Past twice the memory limit it is told so and the session ends.
- */
-static int
-over_backlog(struct proto_session *s, const struct proto_msg *m)
-{
-	size_t limit = s->peer->cfg.max_memory;
-	uint64_t backlog = s->queued_bytes + s->unacked_bytes;
-
-	/*
-	 * What services and the application queue is theirs to bound; a
-	 * peer that reads is not to blame for it. Only when the peer's own
-	 * free answers are past the limit too has it stopped reading.
-	 */
-	if (proto_msg_is_reply(m) || backlog <= limit ||
-	    backlog - limit <= limit || s->owed_bytes <= limit)
-		return 0;
-	lpi_abort(s, ENOBUFS, "%" PRIu64 " bytes of replies not read",
-	    backlog);
-	return 1;
 }
 
 static void
@@ -861,8 +915,6 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 		crc_drop(s, m);
 		return;
 	}
-	if (sequenced && lpi_flowing(s) && over_backlog(s, m))
-		return;
 	if (proto_msg_validate(m, &err) < 0) {
 		if (!sequenced || !lpi_flowing(s)) {
 			proto_error_format(&err, text, sizeof(text));
@@ -870,6 +922,7 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 			return;
 		}
 		on_malformed(s, m, &err);
+		(void)lpi_enforce(s);
 		return;
 	}
 	if (!sequenced) {
@@ -885,6 +938,8 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 	if (s->features & PROTO_FEATURE_CRC)
 		strip_crc(m);
 	lpi_dispatch(s, m);
+	if (s->state != LPI_DEAD)
+		(void)lpi_enforce(s);
 }
 
 /* --- the transport ---------------------------------------------------------------- */
@@ -963,6 +1018,19 @@ on_io(struct proto_io *io, unsigned events, void *arg)
 		conn_read(c);
 }
 
+/* When the keepalive timer must look again: PING time or handshake end. */
+static uint64_t
+next_check(const struct proto_session *s)
+{
+	const struct proto_peer_config *cfg = &s->peer->cfg;
+	uint64_t now = now_ns(s), left;
+
+	if (s->conn == NULL || !handshaking(s))
+		return cfg->ping_idle_ns;
+	left = s->conn->deadline_ns > now ? s->conn->deadline_ns - now : 0;
+	return left < cfg->ping_idle_ns ? left : cfg->ping_idle_ns;
+}
+
 static void
 on_keepalive(struct proto_timer *t, void *arg)
 {
@@ -975,6 +1043,10 @@ on_keepalive(struct proto_timer *t, void *arg)
 		return;
 	if (handshaking(s) && now >= c->deadline_ns) {
 		lpi_detach(s, "no handshake in time");
+		return;
+	}
+	if (handshaking(s)) {
+		proto_timer_set(t, next_check(s));
 		return;
 	}
 	idle = now - c->last_rx_ns;
@@ -1016,11 +1088,14 @@ lpi_attach(struct proto_session *s, struct proto_stream *st)
 		free(c);
 		return -1;
 	}
-	c->last_rx_ns = now_ns(s);
-	c->deadline_ns = c->last_rx_ns + s->peer->cfg.dead_ns;
+	c->last_rx_ns = c->since_ns = now_ns(s);
+	/* A stranger gets a short time to prove it speaks the protocol. */
+	c->deadline_ns = c->since_ns + s->peer->cfg.handshake_ns;
 	s->conn = c;
+	s->peer->nconns++;
+	lpi_recount(s);
 	s->ping_sent_ns = 0;
-	proto_timer_set(s->keepalive, s->peer->cfg.ping_idle_ns);
+	proto_timer_set(s->keepalive, next_check(s));
 	if (s->initiator)
 		send_hello(s);
 	else
@@ -1036,6 +1111,7 @@ conn_close(struct proto_session *s)
 	if (c == NULL)
 		return;
 	s->conn = NULL;
+	s->peer->nconns--;
 	c->dead = 1;
 	proto_io_free(c->rio);
 	if (c->wio != NULL)
@@ -1044,6 +1120,7 @@ conn_close(struct proto_session *s)
 	proto_stream_close(&c->st);
 	proto_framer_free(&c->fr);
 	lpi_conn_clear_ctrl(c);
+	lpi_recount(s);
 	/* Freed at the end of the round: a read loop may still hold it. */
 	c->dead_next = s->peer->dead_conns;
 	s->peer->dead_conns = c;
@@ -1068,6 +1145,19 @@ on_expire(struct proto_timer *t, void *arg)
 		return;
 	lpi_lose(s, ETIMEDOUT, "no %s within the session time-out",
 	    s->was_up ? "resume" : "session");
+}
+
+/*
+ * A detached session keeps its messages for the resume, not its
+ * builders: up to 64 KiB each, times every detached session.
+ */
+static void
+release_builders(struct proto_session *s)
+{
+	if (s->building == NULL)
+		proto_builder_free(&s->b);
+	proto_builder_free(&s->rb);
+	lpi_recount(s);
 }
 
 void
@@ -1096,6 +1186,8 @@ lpi_detach(struct proto_session *s, const char *why)
 		return;
 	}
 	lpi_log(s->peer, PROTO_LOG_INFO, "transport %s lost: %s", peer, why);
+	s->detached_ns = now_ns(s);
+	release_builders(s);
 	if (s->was_up && s->state == LPI_UP) {
 		/* The time-out runs from the break, not from each retry. */
 		proto_timer_set(s->expire, cfg->session_timeout_ns);
@@ -1104,6 +1196,16 @@ lpi_detach(struct proto_session *s, const char *why)
 	s->state = s->initiator ? LPI_CONNECTING : LPI_DETACHED;
 	if (s->initiator)
 		lpi_reconnect(s);
+}
+
+/* What the session's limiters held back, said before it goes. */
+static void
+flush_rates(struct proto_session *s)
+{
+	int i;
+
+	for (i = 0; i < LPI_RATE_SESSION; i++)
+		lpi_rate_flush(s->peer, &s->rate[i], lpi_rate_session_what[i]);
 }
 
 void
@@ -1130,10 +1232,11 @@ lpi_lose(struct proto_session *s, int error, const char *fmt, ...)
 	}
 	if (s->was_up || s->initiator)
 		lpi_log(s->peer, PROTO_LOG_DEBUG, "session with %s lost: %s",
-		    s->peer_node[0] ? s->peer_node : s->addr.text,
+		    s->node_text[0] ? s->node_text : s->addr.text,
 		    s->lost_text);
 	lpi_links_lose(s, ECONNRESET);
 	lpi_sendq_clear(s);
+	flush_rates(s);
 	if (s->was_up || s->initiator)
 		event(s, PROTO_EV_LOST, error, s->lost_text);
 	lpi_session_bury(s);
@@ -1148,6 +1251,9 @@ vabort(struct proto_session *s, uint32_t status, const char *what,
 	vsnprintf(text, sizeof(text), fmt, ap);
 	lpi_log(s->peer, PROTO_LOG_WARN, "%s from %s: %s", what,
 	    s->conn != NULL ? s->conn->st.peer : "?", text);
+	/* The replies there is room for go first, then why it ends. */
+	if (s->conn != NULL)
+		lpi_flush(s);
 	if (s->conn != NULL) {
 		s->conn->closing = 0;
 		send_goodbye(s, status, text);
@@ -1246,6 +1352,7 @@ proto_session_info(const struct proto_session *s,
 	info->rtt_ns = s->rtt_ns;
 	info->unacked_bytes = s->unacked_bytes;
 	info->queued_bytes = s->queued_bytes;
+	info->held_bytes = s->held;
 	info->links = (uint32_t)s->links.used;
 	info->calls = (uint32_t)s->calls.used;
 	info->requests = s->nrequests;

@@ -12,6 +12,9 @@
  *	link.c		links, commands and replies, CANCEL, limits:
  *			section 4
  *	auth.c		the AUTH feature: nonces and HMAC-SHA256 proofs
+ *	budget.c	what sessions make the peer hold; the limits on
+ *			memory, sessions and transports
+ *	log.c		logging: rate limits, escaping what peers send
  *	echo.c		the echo service
  *	table.c		a u64 -> pointer hash table
  */
@@ -39,6 +42,8 @@
 #define LPI_CTRL_MAX		(256u << 10)
 /* Damage at one place, resent this often, is not damage in transit. */
 #define LPI_CRC_DROPS_MAX	5
+/* The smallest max_memory: a few replies must fit. */
+#define LPI_MEMORY_MIN		16384u
 
 /* --- table.c ------------------------------------------------------------ */
 
@@ -59,6 +64,40 @@ int lpi_table_put(struct lpi_table *t, uint64_t key, void *val);
 void *lpi_table_del(struct lpi_table *t, uint64_t key);
 void lpi_table_free(struct lpi_table *t);
 
+/* --- log.c: warnings a peer can cause, rate-limited ---------------------- */
+
+/*
+ * One cause of warnings: at most LPI_RATE_BURST lines per
+ * LPI_RATE_WINDOW; what is held back is counted and summed up in one
+ * line when the window ends or the session does.
+ */
+#define LPI_RATE_BURST		5
+#define LPI_RATE_WINDOW		(10 * PROTO_SEC)
+
+struct lpi_rate {
+	uint64_t start_ns;	/* of the current window */
+	uint32_t count;		/* lines in it */
+	uint32_t suppressed;	/* held back in it */
+};
+
+/* Causes kept per session... */
+enum {
+	LPI_RATE_MALFORMED,	/* messages that broke an item rule */
+	LPI_RATE_STRAY,		/* replies to no outstanding command */
+	LPI_RATE_LOST,		/* replies we could not queue */
+	LPI_RATE_CRC,		/* CRC mismatches */
+	LPI_RATE_SESSION
+};
+
+/* ... and per peer, for transports that have no session yet. */
+enum {
+	LPI_RATE_HELLO,		/* HELLOs refused */
+	LPI_RATE_AUTH,		/* proofs refused */
+	LPI_RATE_SHED,		/* transports refused or shed at a limit */
+	LPI_RATE_EVICT,		/* sessions dropped at a limit */
+	LPI_RATE_PEER
+};
+
 /* --- messages on their way out ----------------------------------------- */
 
 struct lpi_out {
@@ -67,7 +106,8 @@ struct lpi_out {
 	uint32_t len;		/* bytes of the frame */
 	uint32_t cap;
 	int cls;		/* size class in the cache, -1: none */
-	int owed;		/* a direct reply: the peer's doing alone */
+	uint32_t charge;	/* heap bytes charged to a session; 0: none */
+	int refusal;		/* a direct refusal: the peer's doing alone */
 	uint8_t buf[];
 };
 
@@ -101,10 +141,12 @@ struct lpi_conn {
 	int ctrl_partial;	/* a control message is half written */
 	uint32_t seq_off;	/* bytes of s->wnext written */
 	uint32_t ctrl_bytes;	/* queued in ctrl */
+	size_t ctrl_charge;	/* their heap bytes */
 	int ctrl_full;		/* LPI_CTRL_MAX reached: drop it */
 	int closing;		/* close once the control queue is out */
 	int dead;		/* closed; freed by the reaper */
 	struct lpi_conn *dead_next;
+	uint64_t since_ns;	/* attached then */
 	uint64_t deadline_ns;	/* handshake must be done by then */
 };
 
@@ -151,6 +193,7 @@ struct proto_request {
 	struct proto_request *cancels;
 	struct proto_request *cancel_next;
 	uint32_t cancel_target;		/* for a CANCEL: its TARGET */
+	size_t charge;			/* held for it: see budget.c */
 };
 
 /* --- sessions ------------------------------------------------------------ */
@@ -190,6 +233,12 @@ struct proto_peer {
 	struct proto_builder orphan_b;	/* replies nobody will read */
 	struct proto_builder ctrl_b;	/* control messages being built */
 	struct lpi_outcache outcache;
+	/* Budgets (budget.c). */
+	size_t held;			/* every session's held + fixed */
+	size_t trim_mark;		/* held at the last peak */
+	uint32_t nsessions;		/* up or detached */
+	uint32_t nconns;		/* transports attached */
+	struct lpi_rate rate[LPI_RATE_PEER];
 };
 
 struct proto_session {
@@ -201,6 +250,7 @@ struct proto_session {
 	uint8_t id[LPI_SESSION_LEN];
 	int has_id;
 	char peer_node[256];
+	char node_text[160];	/* peer_node escaped, for logs */
 	uint64_t features;
 	uint32_t peer_window;
 	uint32_t peer_max_inflight;
@@ -253,11 +303,18 @@ struct proto_session {
 	uint64_t backoff_ns;
 	uint32_t dials_failed;	/* before the session first came up */
 	/*
-	 * Bytes of direct replies (refusals, link 0's answers, EBADMSG)
-	 * queued or unacknowledged: what a peer can make us hold without
-	 * any service taking a request. Part of queued + unacked.
+	 * Heap bytes held for what the peer sent (budget.c): `held` the
+	 * replies, requests and links, bounded by max_memory; `fixed` the
+	 * session itself, its transport and builders, counted in the
+	 * peer's total only.
 	 */
-	uint64_t owed_bytes;
+	size_t held;
+	size_t fixed;
+	size_t refused;		/* of held: refusals queued, unacknowledged */
+	int off_books;		/* buried: its charges are gone */
+	int counted;		/* in peer->nsessions */
+	uint64_t detached_ns;	/* when it last lost its transport */
+	struct lpi_rate rate[LPI_RATE_SESSION];
 	/* CRC mismatches in a row at the same place in the stream. */
 	uint32_t crc_drops;
 	uint64_t crc_drop_at;
@@ -277,10 +334,61 @@ struct proto_session {
 	uint64_t retransmitted, resumes, rtt_ns;
 };
 
-/* --- peer.c -------------------------------------------------------------- */
+/* --- log.c --------------------------------------------------------------- */
 
 void lpi_log(struct proto_peer *p, enum proto_log_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * A warning of a cause the peer controls: logged unless its rate
+ * limiter says it has had enough this window (then counted). `what`
+ * names the cause in the summary of what was held back.
+ */
+void lpi_log_limited(struct proto_peer *p, struct lpi_rate *r,
+    const char *what, enum proto_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* The summary of what a limiter held back, if anything; then reset. */
+void lpi_rate_flush(struct proto_peer *p, struct lpi_rate *r,
+    const char *what);
+/* Names for the session's causes, for lpi_log_limited. */
+extern const char *const lpi_rate_session_what[LPI_RATE_SESSION];
+
+/* --- budget.c ------------------------------------------------------------ */
+
+/* What malloc(n) really takes: its chunk, header included. */
+size_t lpi_heap_cost(size_t n);
+/* Held for a request: see budget.c. */
+size_t lpi_request_cost(size_t msglen);
+/* Held for a link served here. */
+size_t lpi_link_cost(void);
+/* Charge n more heap bytes to s (and its peer), or give them back. */
+void lpi_hold(struct proto_session *s, size_t n);
+void lpi_unhold(struct proto_session *s, size_t n);
+/* An outgoing message's buffer is held for s from now on, or no more. */
+void lpi_out_hold(struct proto_session *s, struct lpi_out *o);
+void lpi_out_unhold(struct proto_session *s, struct lpi_out *o);
+/* Count again what the session itself, its transport and builders hold. */
+void lpi_recount(struct proto_session *s);
+/* The session is buried: off the books, out of the session count. */
+void lpi_budget_forget(struct proto_session *s);
+/* Would work costing n bytes more stay under 7/8 of both limits? */
+int lpi_may_hold(const struct proto_session *s, size_t n);
+/*
+ * After a message of s was handled: past its own limit s ends with
+ * GOODBYE ENOBUFS; past the peer's, detached sessions go (largest
+ * first), then the session holding the most. 1 when s is gone.
+ */
+int lpi_enforce(struct proto_session *s);
+/* May a new session be made? 0, or the STATUS to refuse with. */
+uint32_t lpi_admit_session(struct proto_peer *p, const char **why);
+/* A new transport arrives: 0 to take it, -1 to refuse it. */
+int lpi_admit_conn(struct proto_peer *p);
+/* Out of descriptors: close the oldest handshaking transport. */
+int lpi_shed_conn(struct proto_peer *p);
+/* At the end of a round: give the heap back after a fall. */
+void lpi_budget_trim(struct proto_peer *p);
+
+/* --- peer.c -------------------------------------------------------------- */
+
 const struct service *lpi_service(const struct proto_peer *p,
     const char *name, size_t len);
 /* Initiator: dial again now or after the back-off. */
@@ -323,13 +431,13 @@ struct lpi_out *lpi_out_new(struct proto_peer *p, const uint8_t *bytes,
     size_t len, size_t extra);
 void lpi_out_free(struct proto_peer *p, struct lpi_out *o);
 void lpi_out_free_list(struct proto_peer *p, struct lpi_out *o);
+/* Free a list of s's messages, giving back what they were charged. */
+void lpi_out_drop_list(struct proto_session *s, struct lpi_out *o);
 void lpi_outcache_clear(struct lpi_outcache *oc);
 void lpi_journal(struct proto_session *s, char dir, uint64_t seq,
     const uint8_t *msg);
 /* Queue a control message on the current transport (copied). */
 int lpi_send_ctrl(struct proto_session *s, const uint8_t *bytes, size_t len);
-/* The message just queued on l is a direct reply (see owed_bytes). */
-void lpi_owed(struct proto_session *s, struct proto_link *l);
 /* Queue a sequenced message on link l (takes o). */
 void lpi_send_seq(struct proto_session *s, struct proto_link *l,
     struct lpi_out *o);
@@ -356,6 +464,9 @@ void lpi_ring_remove(struct proto_session *s, struct proto_link *l);
 size_t lpi_max_frame(const struct proto_session *s);
 /* Queue a finished message of the builder b on link l as sequenced. */
 int lpi_queue_built(struct proto_session *s, struct proto_link *l,
+    struct proto_builder *b);
+/* The same for a refusal (EBADF, EAGAIN...): see lpi_enforce(). */
+int lpi_queue_refusal(struct proto_session *s, struct proto_link *l,
     struct proto_builder *b);
 void lpi_links_init(struct proto_session *s);
 /* A sequenced message arrived (validated): dispatch it. */

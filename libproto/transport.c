@@ -51,6 +51,8 @@ struct proto_listener {
 	int fd;			/* unix, tcp: the listening socket */
 	struct proto_io *io;
 	struct proto_timer *pause;	/* EMFILE: accepting again later */
+	proto_full_fn *full;		/* EMFILE: the owner may make room */
+	void *full_arg;
 	struct proto_defer *handoff;	/* stdio, fd: the one stream */
 	int rfd, wfd;
 	int busy;		/* inside fn */
@@ -557,6 +559,14 @@ proto_listener_free(struct proto_listener *ls)
 		listener_release(ls);
 }
 
+void
+proto_listener_on_full(struct proto_listener *ls, proto_full_fn *fn,
+    void *arg)
+{
+	ls->full = fn;
+	ls->full_arg = arg;
+}
+
 const char *
 proto_listener_addr(const struct proto_listener *ls)
 {
@@ -614,6 +624,9 @@ on_accept(struct proto_io *io, unsigned events, void *arg)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    ls->full != NULL && ls->full(ls->full_arg) > 0)
+				continue;
 			/*
 			 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection
 			 * stays in the backlog and the listener stays
