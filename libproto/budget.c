@@ -42,6 +42,8 @@
 #define SERVICE_COST	128
 /* Hash table slots: each entry may have up to four 16-byte slots. */
 #define SLOTS_COST	64
+/* A refusal's chunk, rounded up: a 48-byte reply in a 192-byte one. */
+#define REFUSAL_COST	256
 /* A fall of the total by this much gives the heap back. */
 #define TRIM_STEP	((size_t)8 << 20)
 
@@ -178,15 +180,6 @@ limit_of(size_t limit)
 	return limit - limit / 8;
 }
 
-int
-lpi_may_hold(const struct proto_session *s, size_t n)
-{
-	const struct proto_peer *p = s->peer;
-
-	return s->held + n <= limit_of(p->cfg.max_memory) &&
-	    p->held + n <= limit_of(p->cfg.max_total_memory);
-}
-
 /* --- choosing what goes --------------------------------------------------- */
 
 static int
@@ -258,6 +251,27 @@ evict(struct proto_session *s, const char *why)
 	lpi_lose(s, ENOBUFS, "dropped while detached: %s", why);
 }
 
+/*
+ * Work for a session that is here beats a session that may come back:
+ * past the peer's threshold, detached sessions make room first.
+ */
+int
+lpi_may_hold(struct proto_session *s, size_t n)
+{
+	struct proto_peer *p = s->peer;
+	struct proto_session *v;
+
+	if (s->held + n > limit_of(p->cfg.max_memory))
+		return 0;
+	while (p->held + n > limit_of(p->cfg.max_total_memory)) {
+		v = largest_detached(p);
+		if (v == NULL)
+			return 0;
+		evict(v, "the server's memory limit is reached");
+	}
+	return 1;
+}
+
 int
 lpi_shed_conn(struct proto_peer *p)
 {
@@ -295,13 +309,26 @@ drop_one(struct proto_peer *p)
 	return -1;
 }
 
+/*
+ * Refusals a peer may leave unread: the last eighth of its limit, but
+ * never fewer than one per command it may have in flight (a peer that
+ * keeps to MAX_INFLIGHT may be refused that many before it hears).
+ */
+static size_t
+refusals_max(const struct proto_peer_config *cfg)
+{
+	size_t floor = (size_t)cfg->max_inflight * REFUSAL_COST;
+
+	return cfg->max_memory / 8 > floor ? cfg->max_memory / 8 : floor;
+}
+
 int
 lpi_enforce(struct proto_session *s)
 {
 	struct proto_peer *p = s->peer;
 	const struct proto_peer_config *cfg = &p->cfg;
 
-	if (s->state != LPI_DEAD && s->refused > cfg->max_memory / 8)
+	if (s->state != LPI_DEAD && s->refused > refusals_max(cfg))
 		lpi_abort(s, ENOBUFS, "%zu bytes of refusals not read or "
 		    "acknowledged (%zu held for the session, limit %zu)",
 		    s->refused, s->held, cfg->max_memory);

@@ -831,7 +831,7 @@ on_cancel(struct proto_session *s, struct proto_link *l,
 }
 
 static int
-over_limits(const struct proto_session *s, const struct proto_msg *m)
+over_limits(struct proto_session *s, const struct proto_msg *m)
 {
 	return s->nrequests >= s->peer->cfg.max_inflight ||
 	    !lpi_may_hold(s, lpi_request_cost(m->length));

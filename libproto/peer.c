@@ -293,10 +293,11 @@ proto_peer_listen(struct proto_peer *p, const char *addr, char *err,
  * connect_tries failures the session is lost; the first failure is a
  * warning either way, so that a silent retry does not look like a hang.
  */
-static void
-dial_failed(struct proto_session *s, int error, const char *msg)
+void
+lpi_dial_failed(struct proto_session *s, int error, const char *msg)
 {
 	const struct proto_peer_config *cfg = &s->peer->cfg;
+	char name[16];
 
 	if (!s->was_up) {
 		s->dials_failed++;
@@ -309,7 +310,8 @@ dial_failed(struct proto_session *s, int error, const char *msg)
 	if (!s->was_up && s->dials_failed == 1)
 		lpi_log(s->peer, PROTO_LOG_WARN, "%s: retrying", msg);
 	else
-		lpi_log(s->peer, PROTO_LOG_INFO, "%s (error %d)", msg, error);
+		lpi_log(s->peer, PROTO_LOG_INFO, "%s (%s)", msg,
+		    proto_status_name((uint32_t)error, name, sizeof(name)));
 	lpi_reconnect(s);
 }
 
@@ -320,7 +322,7 @@ on_dialed(void *arg, struct proto_stream *st, int error, const char *msg)
 
 	s->dial = NULL;
 	if (st == NULL) {
-		dial_failed(s, error, msg);
+		lpi_dial_failed(s, error, msg);
 		return;
 	}
 	if (lpi_attach(s, st) < 0) {

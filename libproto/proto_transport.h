@@ -86,6 +86,13 @@ int proto_addr_parse(const char *s, struct proto_addr *a, char *err,
  */
 void proto_stream_close(struct proto_stream *s);
 
+/*
+ * exec: whether the command has ended, and how, in buf ("the command
+ * exited with status 127 (not found)"): 1, or 0 while it runs (and for
+ * other transports). It stays for the loop to reap.
+ */
+int proto_stream_ended(const struct proto_stream *s, char *buf, size_t len);
+
 /* Listening. fn gets each accepted stream; it owns it from then on. */
 typedef void proto_accept_fn(void *arg, struct proto_stream *s);
 struct proto_listener;

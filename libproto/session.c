@@ -945,6 +945,71 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 /* --- the transport ---------------------------------------------------------------- */
 
 static void
+keep_first(struct lpi_conn *c, size_t n)
+{
+	size_t k = sizeof(c->first) - c->nfirst;
+
+	if (k > n)
+		k = n;
+	memcpy(c->first + c->nfirst, c->s->peer->rbuf, k);
+	c->nfirst += (uint8_t)k;
+}
+
+/*
+ * Whether the first bytes of a transport could be msgkit, as far as
+ * they go: every transport starts with a control message on link 0. A
+ * session that was up once is known to be talking to msgkit.
+ */
+static int
+looks_msgkit(const struct proto_session *s, const struct lpi_conn *c)
+{
+	static const uint8_t zero[8];
+
+	if (s->was_up)
+		return 1;
+	if (memcmp(c->first, zero, c->nfirst < 8 ? c->nfirst : 8) != 0)
+		return 0;
+	return c->nfirst < 14 || (proto_get16(c->first + 12) &
+	    ~PROTO_REPLY_BIT) <= PROTO_CONTROL_LAST;
+}
+
+/*
+ * Bytes that are no handshake: a tool pointed at a web server, say.
+ * What it sent tells the user more than an offset does, and a session
+ * that never came up is not retried against it. An initiator's peer
+ * does not speak the protocol: no GOODBYE, the session is lost.
+ */
+static void
+not_msgkit(struct proto_session *s, const char *what)
+{
+	struct lpi_conn *c = s->conn;
+	char first[sizeof(c->first) * 4 + 8];
+
+	proto_escape(first, sizeof(first), c->first, c->nfirst);
+	if (s->initiator) {
+		lpi_lose(s, EPROTO, "%s: not a msgkit peer: it sent \"%s\"%s "
+		    "%s", s->addr.text, first, c->nfirst == sizeof(c->first) ?
+		    "..." : "", what);
+		return;
+	}
+	lpi_protocol_error(s, "not a msgkit peer: it sent \"%s\"%s %s", first,
+	    c->nfirst == sizeof(c->first) ? "..." : "", what);
+}
+
+/* A transport that broke: any bytes it left unread, for not_msgkit(). */
+static void
+read_first(struct lpi_conn *c)
+{
+	ssize_t n;
+
+	if (c->nfirst > 0)
+		return;
+	n = read(c->st.rfd, c->first, sizeof(c->first));
+	if (n > 0)
+		c->nfirst = (uint8_t)n;
+}
+
+static void
 conn_read(struct lpi_conn *c)
 {
 	struct proto_session *s = c->s;
@@ -966,10 +1031,16 @@ conn_read(struct lpi_conn *c)
 		if (n == 0) {
 			/* The peer may still read what this round queued. */
 			lpi_flush(s);
-			if (!c->dead)
+			if (c->dead)
+				return;
+			if (handshaking(s) && c->nfirst > 0 &&
+			    !looks_msgkit(s, c))
+				not_msgkit(s, "and closed");
+			else
 				lpi_detach(s, "end of stream");
 			return;
 		}
+		keep_first(c, (size_t)n);
 		c->last_rx_ns = now_ns(s);
 		proto_framer_feed(&c->fr, s->peer->rbuf, (size_t)n);
 		drained = (size_t)n < LPI_READ_MAX;
@@ -981,9 +1052,13 @@ conn_read(struct lpi_conn *c)
 			}
 			if (r < 0) {
 				proto_error_format(&err, text, sizeof(text));
-				lpi_protocol_error(s, "%s", text);
+				if (handshaking(s) && !looks_msgkit(s, c))
+					not_msgkit(s, text);
+				else
+					lpi_protocol_error(s, "%s", text);
 				return;
 			}
+			lpi_recount(s);	/* the framer may hold a buffer now */
 			on_message(s, &m);
 			/* The message may have moved or dropped the transport. */
 			if (c->dead)
@@ -995,6 +1070,7 @@ conn_read(struct lpi_conn *c)
 				return;
 			}
 		}
+		lpi_recount(s);
 		/* The loop is level-triggered: no read just to see EAGAIN. */
 		if (drained)
 			return;
@@ -1042,7 +1118,7 @@ on_keepalive(struct proto_timer *t, void *arg)
 	if (c == NULL)
 		return;
 	if (handshaking(s) && now >= c->deadline_ns) {
-		lpi_detach(s, "no handshake in time");
+		lpi_detach(s, "timed out");
 		return;
 	}
 	if (handshaking(s)) {
@@ -1164,11 +1240,20 @@ void
 lpi_detach(struct proto_session *s, const char *why)
 {
 	const struct proto_peer_config *cfg = &s->peer->cfg;
-	char peer[128];
+	char peer[128], ended[96] = "", msg[800];
 
 	if (s->conn == NULL)
 		return;
 	snprintf(peer, sizeof(peer), "%s", s->conn->st.peer);
+	if (s->initiator && !s->was_up && s->state != LPI_DEAD) {
+		/* A write may fail before the reason is read: look. */
+		read_first(s->conn);
+		if (s->conn->nfirst > 0 && !looks_msgkit(s, s->conn)) {
+			not_msgkit(s, "and closed");
+			return;
+		}
+		(void)proto_stream_ended(&s->conn->st, ended, sizeof(ended));
+	}
 	conn_close(s);
 	proto_timer_stop(s->ack_timer);
 	proto_timer_stop(s->keepalive);
@@ -1183,6 +1268,18 @@ lpi_detach(struct proto_session *s, const char *why)
 		/* A handshake that came to nothing: no session to keep. */
 		s->state = LPI_DEAD;
 		lpi_session_bury(s);
+		return;
+	}
+	if (!s->was_up) {
+		/* To the user, as good as a dial that failed. */
+		if (ended[0] != '\0')
+			snprintf(msg, sizeof(msg), "%s: no handshake: %s (%s)",
+			    s->addr.text, ended, why);
+		else
+			snprintf(msg, sizeof(msg), "%s: no handshake: %s",
+			    s->addr.text, why);
+		s->state = LPI_CONNECTING;
+		lpi_dial_failed(s, ECONNRESET, msg);
 		return;
 	}
 	lpi_log(s->peer, PROTO_LOG_INFO, "transport %s lost: %s", peer, why);

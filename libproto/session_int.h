@@ -147,6 +147,9 @@ struct lpi_conn {
 	int dead;		/* closed; freed by the reaper */
 	struct lpi_conn *dead_next;
 	uint64_t since_ns;	/* attached then */
+	uint8_t first[24];	/* the first bytes received: to say what
+				   a peer that is no msgkit peer sent */
+	uint8_t nfirst;
 	uint64_t deadline_ns;	/* handshake must be done by then */
 };
 
@@ -370,8 +373,12 @@ void lpi_out_unhold(struct proto_session *s, struct lpi_out *o);
 void lpi_recount(struct proto_session *s);
 /* The session is buried: off the books, out of the session count. */
 void lpi_budget_forget(struct proto_session *s);
-/* Would work costing n bytes more stay under 7/8 of both limits? */
-int lpi_may_hold(const struct proto_session *s, size_t n);
+/*
+ * May s take on work costing n bytes more, staying under 7/8 of its
+ * limit and of the peer's total? Detached sessions are dropped to make
+ * room in the total before the answer is no.
+ */
+int lpi_may_hold(struct proto_session *s, size_t n);
 /*
  * After a message of s was handled: past its own limit s ends with
  * GOODBYE ENOBUFS; past the peer's, detached sessions go (largest
@@ -393,6 +400,12 @@ const struct service *lpi_service(const struct proto_peer *p,
     const char *name, size_t len);
 /* Initiator: dial again now or after the back-off. */
 void lpi_reconnect(struct proto_session *s);
+/*
+ * Initiator: a dial failed, or a transport ended before its handshake
+ * (the same to a tool pointed at a wrong address): retry, or lose the
+ * session once connect_tries is spent. msg: "ADDR: reason".
+ */
+void lpi_dial_failed(struct proto_session *s, int error, const char *msg);
 /* Initiator: the back-off is over. */
 void lpi_retry_dial(struct proto_session *s);
 /* Acceptor: the session a resuming HELLO names, or NULL. */

@@ -491,6 +491,39 @@ proto_stream_close(struct proto_stream *s)
 	}
 }
 
+int
+proto_stream_ended(const struct proto_stream *s, char *buf, size_t len)
+{
+	siginfo_t si;
+	int i;
+
+	if (s->child <= 0)
+		return 0;
+	/*
+	 * Its output ends as it exits, a moment before it can be waited
+	 * for: look a few times. WNOWAIT leaves it to the loop's reaper.
+	 */
+	for (i = 0; i < 10; i++) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)s->child, &si, WEXITED | WNOHANG |
+		    WNOWAIT) < 0)
+			return 0;
+		if (si.si_pid == s->child)
+			break;
+		usleep(2000);
+	}
+	if (si.si_pid != s->child)
+		return 0;
+	if (si.si_code == CLD_EXITED)
+		snprintf(buf, len, "the command exited with status %d%s",
+		    si.si_status, si.si_status == 127 ? " (not found)" :
+		    si.si_status == 126 ? " (not executable)" : "");
+	else
+		snprintf(buf, len, "the command was killed by signal %d",
+		    si.si_status);
+	return 1;
+}
+
 /* "tcp:1.2.3.4:5" or "tcp:[::1]:5" for a socket address. */
 static void
 tcp_name(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen)
