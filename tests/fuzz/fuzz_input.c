@@ -100,7 +100,7 @@ static const struct reasm_ops ops = { on_open, on_data, on_gap, on_close };
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct reasm_limits lim = { 256 << 10, 64, 4 << 20 };
+	struct reasm_limits lim = { 256 << 10, 64, 4 << 20, 0 };
 	struct tcp_segment seg;
 	struct input *in;
 	struct reasm *r;

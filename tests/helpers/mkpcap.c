@@ -713,26 +713,86 @@ next_client_off(const struct plan *pl, size_t i)
 	return pl->sent[0];
 }
 
+/*
+ * What each direction's receiver has in order, from the packets written
+ * so far: an acknowledgement never covers bytes the capture shows later
+ * (at one capture point a receiver cannot ack what has not passed it),
+ * so --reorder is reordering a reassembler must wait out, not loss.
+ */
+struct received {
+	uint64_t upto[2];		/* in order up to here */
+	const struct pkt **ahead[2];	/* written past upto */
+	size_t nahead[2];
+};
+
+/* Sequence space a packet takes: its data, or 1 for a bare FIN. */
+static uint64_t
+pkt_len(const struct pkt *k)
+{
+	if (k->n > 0)
+		return k->n;
+	return (k->flags & TCP_SEG_FIN) ? 1 : 0;
+}
+
+static void
+received_add(struct received *rv, const struct pkt *k)
+{
+	int d = k->dir, more = 1;
+	size_t i;
+
+	if (pkt_len(k) == 0)
+		return;
+	rv->ahead[d] = realloc(rv->ahead[d], (rv->nahead[d] + 1) *
+	    sizeof(*rv->ahead[d]));
+	if (rv->ahead[d] == NULL)
+		err(2, "realloc");
+	rv->ahead[d][rv->nahead[d]++] = k;
+	while (more) {
+		more = 0;
+		for (i = 0; i < rv->nahead[d]; i++) {
+			const struct pkt *a = rv->ahead[d][i];
+			uint64_t end = a->off + pkt_len(a);
+
+			if (a->off > rv->upto[d])
+				continue;
+			if (end > rv->upto[d])
+				rv->upto[d] = end;
+			rv->ahead[d][i] = rv->ahead[d][--rv->nahead[d]];
+			more = 1;
+			break;
+		}
+	}
+}
+
 static void
 write_capture(const struct opts *o, struct stream s[2])
 {
 	struct writer *w = calloc(1, sizeof(*w));
+	struct received rv;
 	struct plan pl;
 	unsigned noise = 0;
 	size_t i;
 
 	if (w == NULL)
 		err(2, "calloc");
+	memset(&rv, 0, sizeof(rv));
 	w->o = o;
 	if ((w->fp = fopen(o->out, "wb")) == NULL)
 		err(2, "%s", o->out);
 	plan_build(&pl, o, s);
 	file_header(w);
 	for (i = 0; i < pl.n; i++) {
+		struct pkt k = pl.v[i];
+
 		if (o->noise && i % 5 == 2)
 			write_noise(w, next_client_off(&pl, i), noise++);
-		write_pkt(w, &pl.v[i]);
+		if (k.ackoff > rv.upto[!k.dir])
+			k.ackoff = rv.upto[!k.dir];
+		write_pkt(w, &k);
+		received_add(&rv, &pl.v[i]);
 	}
+	free(rv.ahead[0]);
+	free(rv.ahead[1]);
 	if (fclose(w->fp) != 0)
 		err(2, "%s", o->out);
 	free(pl.v);

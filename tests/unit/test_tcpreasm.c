@@ -40,6 +40,18 @@ struct rconn {
 	struct rdir d[2];
 };
 
+/* One callback, in the order they came: for tests of order and time. */
+struct revent {
+	uint64_t conn;
+	int dir;
+	int gap;
+	uint64_t off;
+	uint64_t n;
+	struct timespec ts;
+};
+
+#define REVENTS	64
+
 struct rec {
 	struct rconn *c;	/* indexed by id - 1 */
 	size_t n;
@@ -47,7 +59,26 @@ struct rec {
 	int store;		/* keep the bytes */
 	int pattern;		/* check byte == offset % 251 at both ends */
 	uint64_t closes;
+	struct revent ev[REVENTS];	/* the first REVENTS data and gaps */
+	size_t nev;
 };
+
+static void
+rec_event(struct rec *rc, const struct reasm_conn *c, int dir, int gap,
+    uint64_t off, uint64_t n, const struct timespec *ts)
+{
+	struct revent *e;
+
+	if (rc->nev == REVENTS)
+		return;
+	e = &rc->ev[rc->nev++];
+	e->conn = c->id;
+	e->dir = dir;
+	e->gap = gap;
+	e->off = off;
+	e->n = n;
+	e->ts = *ts;
+}
 
 static struct rconn *
 rec_conn(struct rec *rc, const struct reasm_conn *c)
@@ -90,12 +121,12 @@ on_data(void *ctx, struct reasm_conn *c, int dir, uint64_t off,
 	struct rconn *x = rec_conn(rc, c);
 	struct rdir *d;
 
-	(void)ts;
 	assert_false(x->closed);
 	assert_true(dir == 0 || dir == 1);
 	assert_true(n > 0);
 	d = &x->d[dir];
 	assert_int_equal(off, d->len);
+	rec_event(rc, c, dir, 0, off, n, ts);
 	if (rc->store) {
 		grow(d, off + n);
 		memcpy(d->buf + off, p, n);
@@ -116,11 +147,11 @@ on_gap(void *ctx, struct reasm_conn *c, int dir, uint64_t off,
 	struct rconn *x = rec_conn(rc, c);
 	struct rdir *d;
 
-	(void)ts;
 	assert_false(x->closed);
 	assert_true(missing > 0);
 	d = &x->d[dir];
 	assert_int_equal(off, d->len);
+	rec_event(rc, c, dir, 1, off, missing, ts);
 	if (rc->store) {
 		grow(d, off + missing);
 		memset(d->buf + off, 0, missing);
@@ -201,6 +232,8 @@ tuple4(uint8_t last, uint16_t cport, uint16_t sport)
 }
 
 static uint64_t frame_no;
+/* When set, the time of the next segments; else one ms a frame. */
+static struct timespec clock_at;
 
 static void
 feed_cut(struct reasm *r, const struct tuple *t, int dir, uint32_t seq,
@@ -223,7 +256,32 @@ feed_cut(struct reasm *r, const struct tuple *t, int dir, uint32_t seq,
 	s.frame = ++frame_no;
 	s.ts.tv_sec = 1700000000 + (time_t)(frame_no / 1000);
 	s.ts.tv_nsec = (long)(frame_no % 1000) * 1000000;
+	if (clock_at.tv_sec != 0)
+		s.ts = clock_at;
 	reasm_segment(r, &s);
+}
+
+/* A segment with data and an acknowledgement, at second `sec` + ms. */
+static void
+feed_at(struct reasm *r, const struct tuple *t, int dir, uint32_t seq,
+    uint32_t ack, const void *p, uint32_t n, long ms)
+{
+	clock_at.tv_sec = 1700000000 + ms / 1000;
+	clock_at.tv_nsec = ms % 1000 * 1000000;
+	feed_cut(r, t, dir, seq, ack, TCP_SEG_ACK, p, n, n);
+	clock_at.tv_sec = 0;
+}
+
+static void
+assert_event(const struct revent *e, int dir, int gap, uint64_t off,
+    uint64_t n, long ms)
+{
+	assert_int_equal(e->dir, dir);
+	assert_int_equal(e->gap, gap);
+	assert_int_equal(e->off, off);
+	assert_int_equal(e->n, n);
+	assert_int_equal(e->ts.tv_sec, 1700000000 + ms / 1000);
+	assert_int_equal(e->ts.tv_nsec, ms % 1000 * 1000000);
 }
 
 static void
@@ -704,7 +762,7 @@ test_snaplen_cut(void **state)
 static void
 test_window_limit(void **state)
 {
-	struct reasm_limits lim = { REASM_WINDOW_MIN, 0, 0 };
+	struct reasm_limits lim = { REASM_WINDOW_MIN, 0, 0, 0 };
 	struct tuple t = tuple4(1, 40000, 5555);
 	size_t total = 3 * REASM_WINDOW_MIN + 777;	/* not page-aligned */
 	uint8_t *s = malloc(total);
@@ -819,7 +877,7 @@ test_tuple_reuse(void **state)
 static void
 test_eviction(void **state)
 {
-	struct reasm_limits lim = { 0, 3, 0 };
+	struct reasm_limits lim = { 0, 3, 0, 0 };
 	struct tuple t[5];
 	uint8_t s[100];
 	struct rec rc;
@@ -903,8 +961,8 @@ test_hostile_flood(void **state)
 static void
 test_memory_total(void **state)
 {
-	struct reasm_limits lim = { 0, 0, (size_t)1 << 20 };
-	uint8_t s[2000];
+	struct reasm_limits lim = { 0, 0, (size_t)1 << 20, 0 };
+	uint8_t s[4000];	/* the pieces reach 4000 */
 	struct rec rc;
 	struct reasm *r = new_reasm(&rc, &lim);
 	const struct reasm_stats *st = reasm_stats(r);
@@ -946,7 +1004,7 @@ test_memory_total(void **state)
 static void
 test_random_contract(void **state)
 {
-	struct reasm_limits lim = { REASM_WINDOW_MIN, 2, 64 << 10 };
+	struct reasm_limits lim = { REASM_WINDOW_MIN, 2, 64 << 10, 0 };
 	static const uint8_t fl[] = { 0, TCP_SEG_SYN, TCP_SEG_FIN, TCP_SEG_RST,
 	    TCP_SEG_SYN | TCP_SEG_ACK, TCP_SEG_PSH };
 	static uint8_t payload[70000];
@@ -1001,10 +1059,190 @@ test_random_contract(void **state)
 	rec_free(&rc);
 }
 
+/*
+ * A segment the capture lost: the peer's acknowledgement of bytes past
+ * the hole gives the hole up before the peer's own data is handled (a
+ * reply after its command), and the bytes held keep their own times.
+ */
+static void
+test_ack_gives_up(void **state)
+{
+	struct tuple t = tuple4(1, 40000, 5555);
+	uint8_t s[400];
+	struct rec rc;
+	struct reasm *r = new_reasm(&rc, NULL);
+
+	(void)state;
+	fill(s, sizeof(s), 20);
+	handshake(r, &t, 1000, 5000);
+	rc.nev = 0;
+	feed_at(r, &t, 0, 1001, 5001, s, 100, 10);		/* [0,100) */
+	/* [100,200) lost; [200,300) and [300,400) held. */
+	feed_at(r, &t, 0, 1201, 5001, s + 200, 100, 20);
+	feed_at(r, &t, 0, 1301, 5001, s + 300, 100, 30);
+	assert_int_equal(rc.nev, 1);
+	/* The server had it all: its reply acknowledges byte 400. */
+	feed_at(r, &t, 1, 5001, 1401, s, 50, 40);
+	assert_int_equal(rc.nev, 5);
+	assert_event(&rc.ev[0], 0, 0, 0, 100, 10);
+	assert_event(&rc.ev[1], 0, 1, 100, 100, 20);	/* where it is */
+	assert_event(&rc.ev[2], 0, 0, 200, 100, 20);	/* own time */
+	assert_event(&rc.ev[3], 0, 0, 300, 100, 30);
+	assert_event(&rc.ev[4], 1, 0, 0, 50, 40);	/* after them */
+	assert_int_equal(reasm_stats(r)->ack_flushes, 1);
+	assert_int_equal(reasm_stats(r)->mem, 0);
+	/* The lost bytes, retransmitted too late: dropped. */
+	feed_at(r, &t, 0, 1101, 5051, s + 100, 100, 50);
+	assert_int_equal(rc.nev, 5);
+	reasm_finish(r);
+	reasm_free(r);
+	rec_free(&rc);
+}
+
+/*
+ * The acknowledgement came first (captured before the bytes past the
+ * hole): they come out as they arrive. One past what was seen gives up
+ * only what was seen.
+ */
+static void
+test_ack_first(void **state)
+{
+	struct tuple t = tuple4(1, 40000, 5555);
+	uint8_t s[400];
+	struct rec rc;
+	struct reasm *r = new_reasm(&rc, NULL);
+
+	(void)state;
+	fill(s, sizeof(s), 21);
+	handshake(r, &t, 1000, 5000);
+	rc.nev = 0;
+	feed_at(r, &t, 0, 1001, 5001, s, 100, 10);
+	feed_at(r, &t, 1, 5001, 1301, s, 50, 20);	/* acks up to 300 */
+	assert_int_equal(rc.nev, 2);
+	feed_at(r, &t, 0, 1201, 5051, s + 200, 100, 30);
+	assert_int_equal(rc.nev, 4);
+	assert_event(&rc.ev[2], 0, 1, 100, 100, 30);
+	assert_event(&rc.ev[3], 0, 0, 200, 100, 30);
+	/* Acked to 400, seen to 300: [300,400) may still come, and does. */
+	feed_at(r, &t, 1, 5051, 1401, NULL, 0, 40);
+	feed_at(r, &t, 0, 1301, 5051, s + 300, 100, 50);
+	assert_int_equal(rc.nev, 5);
+	assert_event(&rc.ev[4], 0, 0, 300, 100, 50);
+	reasm_finish(r);
+	assert_int_equal(rc.c[0].d[0].ngaps, 1);
+	reasm_free(r);
+	rec_free(&rc);
+}
+
+/*
+ * Only the client's segments in the capture (a filter kept one way): no
+ * acknowledgement will come, so its FIN ends the wait.
+ */
+static void
+test_fin_one_way(void **state)
+{
+	struct tuple t = tuple4(1, 40000, 5555);
+	uint8_t s[300];
+	struct rec rc;
+	struct reasm *r = new_reasm(&rc, NULL);
+
+	(void)state;
+	fill(s, sizeof(s), 22);
+	feed_cut(r, &t, 0, 1000, 0, TCP_SEG_SYN, NULL, 0, 0);
+	feed(r, &t, 0, 1001, 0, s, 100);
+	feed(r, &t, 0, 1201, 0, s + 200, 100);
+	assert_int_equal(rc.c[0].d[0].len, 100);
+	feed(r, &t, 0, 1301, TCP_SEG_FIN, NULL, 0);
+	assert_int_equal(rc.c[0].d[0].len, 300);
+	assert_int_equal(rc.c[0].d[0].ngaps, 1);
+	assert_int_equal(rc.c[0].d[0].gap_off[0], 100);
+	assert_int_equal(reasm_stats(r)->fin_flushes, 1);
+	assert_false(rc.c[0].closed);
+	reasm_finish(r);
+	reasm_free(r);
+	rec_free(&rc);
+}
+
+/*
+ * Nothing else ends the wait (one way, no FIN yet): the capture clock
+ * does, `wait` after the hole began to hold bytes, whichever connection
+ * moves the clock. A hole filled in time is no gap.
+ */
+static void
+test_wait(void **state)
+{
+	struct reasm_limits lim = { 0, 0, 0, 500000000 };	/* 0.5 s */
+	struct tuple t = tuple4(1, 40000, 5555);
+	struct tuple other = tuple4(2, 40001, 5555);
+	uint8_t s[400];
+	struct rec rc;
+	struct reasm *r = new_reasm(&rc, &lim);
+
+	(void)state;
+	fill(s, sizeof(s), 23);
+	feed_at(r, &t, 0, 1000, 0, s, 100, 0);
+	feed_at(r, &t, 0, 1200, 0, s + 200, 100, 100);	/* held */
+	feed_at(r, &t, 0, 1100, 0, s + 100, 100, 400);	/* filled */
+	assert_int_equal(rc.c[0].d[0].len, 300);
+	assert_int_equal(rc.c[0].d[0].ngaps, 0);
+	rc.nev = 0;
+	feed_at(r, &t, 0, 1400, 0, s, 50, 1000);	/* [400,450) held */
+	feed_at(r, &other, 0, 1, 0, s, 10, 1400);
+	assert_int_equal(rc.nev, 1);			/* 0.4 s: waits */
+	feed_at(r, &other, 0, 11, 0, s, 10, 1600);	/* 0.6 s: no more */
+	assert_int_equal(rc.nev, 4);
+	assert_event(&rc.ev[1], 0, 1, 300, 100, 1000);
+	assert_event(&rc.ev[2], 0, 0, 400, 50, 1000);
+	assert_int_equal(rc.ev[3].conn, 2);
+	assert_int_equal(reasm_stats(r)->wait_flushes, 1);
+	reasm_finish(r);
+	reasm_free(r);
+	rec_free(&rc);
+}
+
+/*
+ * Bytes that waited behind a hole come out no earlier than any byte
+ * before them arrived: the filling segment's time when a hole fills;
+ * after a gap, their own (out of order among themselves: the later).
+ */
+static void
+test_held_times(void **state)
+{
+	struct tuple t = tuple4(1, 40000, 5555);
+	uint8_t s[500];
+	struct rec rc;
+	struct reasm *r = new_reasm(&rc, NULL);
+
+	(void)state;
+	fill(s, sizeof(s), 24);
+	handshake(r, &t, 1000, 5000);
+	feed_at(r, &t, 0, 1001, 5001, s, 100, 10);
+	feed_at(r, &t, 0, 1301, 5001, s + 300, 100, 20);
+	feed_at(r, &t, 0, 1201, 5001, s + 200, 100, 30);
+	rc.nev = 0;
+	feed_at(r, &t, 0, 1101, 5001, s + 100, 100, 40);	/* fills */
+	assert_int_equal(rc.nev, 1);
+	assert_event(&rc.ev[0], 0, 0, 100, 300, 40);
+	/* [400,450) lost; what follows came out of order, then the ack. */
+	rc.nev = 0;
+	feed_at(r, &t, 0, 1461, 5001, s + 460, 20, 50);	/* [460,480) */
+	feed_at(r, &t, 0, 1451, 5001, s + 450, 10, 60);	/* [450,460) */
+	feed_at(r, &t, 0, 1481, 5001, s + 480, 20, 65);	/* [480,500) */
+	feed_at(r, &t, 1, 5001, 1501, NULL, 0, 70);	/* acked: a gap */
+	assert_int_equal(rc.nev, 3);
+	assert_event(&rc.ev[0], 0, 1, 400, 50, 60);
+	assert_event(&rc.ev[1], 0, 0, 450, 30, 60);	/* 50 < 60 */
+	assert_event(&rc.ev[2], 0, 0, 480, 20, 65);	/* not 70 */
+	assert_int_equal(reasm_stats(r)->mem, 0);
+	reasm_finish(r);
+	reasm_free(r);
+	rec_free(&rc);
+}
+
 static void
 test_limits(void **state)
 {
-	struct reasm_limits lim = { 1000, 0, 0 };
+	struct reasm_limits lim = { 1000, 0, 0, 0 };
 
 	(void)state;
 	errno = 0;
@@ -1052,6 +1290,11 @@ main(void)
 		cmocka_unit_test(test_hostile_flood),
 		cmocka_unit_test(test_memory_total),
 		cmocka_unit_test(test_random_contract),
+		cmocka_unit_test(test_ack_gives_up),
+		cmocka_unit_test(test_ack_first),
+		cmocka_unit_test(test_fin_one_way),
+		cmocka_unit_test(test_wait),
+		cmocka_unit_test(test_held_times),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_free_unfinished),
 	};

@@ -13,6 +13,16 @@
  * of segments buffered, so a flood of tiny out-of-order segments is as
  * cheap as one big one and memory is bounded by the window.
  *
+ * A hole is waited for, but not for ever: it becomes a gap when the peer
+ * acknowledges bytes past its start (the receiver had them, the capture
+ * missed them), when the direction's FIN or RST comes, when the capture
+ * clock has gone `wait` past the time the direction began to hold data
+ * behind it, or when the window or the memory limit is reached. Held
+ * bytes keep the time of the segment that brought them (a sorted array
+ * of runs of equal arrival time per direction, bounded), so bytes given
+ * out after a gap carry their own time, not that of the segment that
+ * ended the wait.
+ *
  * Connections are found through a tsearch(3) tree keyed by the ordered
  * pair of end points: logarithmic whatever the addresses, so crafted
  * collisions cannot slow it down. Open connections sit on an LRU list for
@@ -32,6 +42,10 @@
 #define PG_MASK		(PG_SIZE - 1)
 #define PG_WORDS	(PG_SIZE / 64)
 
+/* Runs of arrival times a direction keeps; past it, times merge. */
+#define RUNS_MAX	1024
+#define RUNS_MIN	8
+
 /* A piece of one direction's out-of-order window. */
 struct page {
 	uint64_t present[PG_WORDS];	/* data[i] holds a captured byte */
@@ -45,15 +59,23 @@ struct link {
 	struct link *next;
 };
 
+/* Held bytes from `off` up to the next run's start arrived at `ts`. */
+struct trun {
+	uint64_t off;
+	struct timespec ts;
+};
+
 struct conn;
 
 struct dir {
 	struct conn *conn;
 	int idx;		/* 0 client -> server, 1 server -> client */
+	int seen;		/* a segment of this direction was captured */
 	int have_base;		/* offset 0 is known */
 	uint32_t base;		/* sequence number of offset 0 */
 	uint64_t next;		/* first byte not yet delivered or gapped */
 	uint64_t high;		/* end of the furthest segment seen */
+	uint64_t acked;		/* the peer acknowledged the bytes below */
 	int fin;
 	uint64_t fin_off;	/* stream ends here */
 	uint64_t gap_at;	/* a gap being gathered, not yet reported */
@@ -61,6 +83,14 @@ struct dir {
 	struct page **slots;	/* npages; NULL while nothing is held */
 	size_t held;		/* pages in slots */
 	struct link buffered;	/* on reasm.buffered while held > 0 */
+	struct link holding;	/* on reasm.holding while held > 0 */
+	struct timespec hold_since; /* capture clock when the wait began */
+	struct trun *runs;	/* runs[rhead .. rhead + rn), by offset */
+	size_t rhead;
+	size_t rn;
+	size_t rcap;
+	int have_last;		/* last: time of the bytes given out last, */
+	struct timespec last;	/* since the last gap */
 };
 
 /* Both end points, the smaller first: the same for both directions. */
@@ -95,8 +125,12 @@ struct reasm {
 	struct link dead;	/* tombstones, oldest first */
 	size_t ndead;
 	struct link buffered;	/* directions holding pages, recent first */
+	struct link holding;	/* the same, by hold_since, oldest first */
+	uint64_t wait_ns;	/* how long a hole is waited for */
 	uint64_t next_id;
 	struct timespec now;	/* time of the segment being handled */
+	struct timespec clock;	/* the latest capture time seen */
+	int have_clock;
 	struct reasm_stats st;
 };
 
@@ -174,6 +208,42 @@ dir_of_buffered(struct link *e)
 	    offsetof(struct dir, buffered));
 }
 
+static struct dir *
+dir_of_holding(struct link *e)
+{
+	return (struct dir *)(void *)((char *)e -
+	    offsetof(struct dir, holding));
+}
+
+/* --- times ------------------------------------------------------------ */
+
+static int
+ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	if (a->tv_nsec != b->tv_nsec)
+		return a->tv_nsec < b->tv_nsec ? -1 : 1;
+	return 0;
+}
+
+/* Whether `now` is more than `ns` after `then`; no overflow. */
+static int
+ts_past(const struct timespec *then, const struct timespec *now, uint64_t ns)
+{
+	int64_t ds;
+	uint64_t d;
+
+	if (ts_cmp(now, then) <= 0)
+		return 0;
+	ds = (int64_t)((uint64_t)now->tv_sec - (uint64_t)then->tv_sec);
+	if (ds < 0 || (uint64_t)ds > ns / 1000000000 + 1)
+		return 1;
+	d = (uint64_t)ds * 1000000000 + (uint64_t)now->tv_nsec -
+	    (uint64_t)then->tv_nsec;
+	return d > ns;
+}
+
 /* --- bitmaps -------------------------------------------------------- */
 
 /* First bit in [from, to) equal to `val`, or `to`. */
@@ -246,18 +316,22 @@ mem_sub(struct reasm *r, size_t n)
 
 static void
 emit_data(struct reasm *r, struct dir *d, uint64_t off, const uint8_t *p,
-    size_t n)
+    size_t n, const struct timespec *ts)
 {
 	if (n == 0)
 		return;
 	r->st.bytes += n;
 	if (r->ops.data != NULL)
-		r->ops.data(r->ctx, &d->conn->pub, d->idx, off, p, n, &r->now);
+		r->ops.data(r->ctx, &d->conn->pub, d->idx, off, p, n, ts);
 }
 
-/* Report the gap being gathered, if any. */
+/*
+ * Report the gap being gathered, if any, at `ts`: the time of the bytes
+ * after it. What follows a gap keeps its own time: the running maximum
+ * of delivery times starts again.
+ */
 static void
-gap_flush(struct reasm *r, struct dir *d)
+gap_flush(struct reasm *r, struct dir *d, const struct timespec *ts)
 {
 	if (d->gap_n == 0)
 		return;
@@ -265,8 +339,9 @@ gap_flush(struct reasm *r, struct dir *d)
 	r->st.gap_bytes += d->gap_n;
 	if (r->ops.gap != NULL)
 		r->ops.gap(r->ctx, &d->conn->pub, d->idx, d->gap_at, d->gap_n,
-		    &r->now);
+		    ts);
 	d->gap_n = 0;
+	d->have_last = 0;
 }
 
 /* Bytes [next, next + n) are missing: gather them into one gap. */
@@ -281,12 +356,149 @@ gap_add(struct dir *d, uint64_t n)
 	d->next += n;
 }
 
+/* In order, straight from the segment being handled: its time. */
 static void
-deliver(struct reasm *r, struct dir *d, const uint8_t *p, size_t n)
+deliver_now(struct reasm *r, struct dir *d, const uint8_t *p, size_t n)
 {
-	gap_flush(r, d);
-	emit_data(r, d, d->next, p, n);
+	gap_flush(r, d, &r->now);
+	emit_data(r, d, d->next, p, n, &r->now);
 	d->next += n;
+	d->last = r->now;
+	d->have_last = 1;
+}
+
+/* --- arrival times of held bytes ----------------------------------------- */
+
+static struct trun *
+run(const struct dir *d, size_t i)
+{
+	return &d->runs[d->rhead + i];
+}
+
+/* Index of the first run starting after `off` (or at it, with `at`). */
+static size_t
+runs_after(const struct dir *d, uint64_t off, int at)
+{
+	size_t lo = 0, hi = d->rn;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (run(d, mid)->off < off || (!at && run(d, mid)->off == off))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+runs_clear(struct reasm *r, struct dir *d)
+{
+	free(d->runs);
+	mem_sub(r, d->rcap * sizeof(*d->runs));
+	d->runs = NULL;
+	d->rhead = d->rn = d->rcap = 0;
+}
+
+/* Room for `want` runs from index 0; 0, or -1 when there is none. */
+static int
+runs_room(struct reasm *r, struct dir *d, size_t want)
+{
+	struct trun *nr;
+	size_t cap;
+
+	if (d->rhead > 0 && d->rhead + want > d->rcap) {
+		memmove(d->runs, d->runs + d->rhead, d->rn * sizeof(*d->runs));
+		d->rhead = 0;
+	}
+	if (want <= d->rcap)
+		return 0;
+	if (want > RUNS_MAX)
+		return -1;
+	cap = d->rcap < RUNS_MIN ? RUNS_MIN : d->rcap * 2;
+	if (cap > RUNS_MAX)
+		cap = RUNS_MAX;
+	nr = realloc(d->runs, cap * sizeof(*nr));
+	if (nr == NULL)
+		return -1;
+	mem_add(r, (cap - d->rcap) * sizeof(*nr));
+	d->runs = nr;
+	d->rcap = cap;
+	return 0;
+}
+
+/*
+ * Bytes [a, b), held from now on, arrived at *ts. Bytes held already
+ * keep their time (the first copy wins), so [a, b) holds no byte with a
+ * time yet: the runs inside it go, and the byte at b keeps its run. When
+ * the runs are full (a flood of scattered segments), the run before `a`
+ * takes the later of the two times instead: a time may come out late,
+ * never early, and the memory stays bounded.
+ */
+static void
+runs_mark(struct reasm *r, struct dir *d, uint64_t a, uint64_t b,
+    const struct timespec *ts)
+{
+	size_t lo = runs_after(d, a, 1), hi = runs_after(d, b, 1), nadd = 0;
+	int own_b = hi < d->rn && run(d, hi)->off == b;
+	struct trun add[2], *keep;
+
+	if (lo == 0 || ts_cmp(&run(d, lo - 1)->ts, ts) != 0)
+		add[nadd++] = (struct trun){ a, *ts };
+	if (!own_b && hi > 0 && ts_cmp(&run(d, hi - 1)->ts, ts) != 0)
+		add[nadd++] = (struct trun){ b, run(d, hi - 1)->ts };
+	if (nadd > hi - lo &&
+	    runs_room(r, d, d->rn + nadd - (hi - lo)) < 0) {
+		if (d->rn == 0)
+			return;
+		keep = run(d, lo > 0 ? lo - 1 : 0);
+		if (ts_cmp(&keep->ts, ts) < 0)
+			keep->ts = *ts;
+		if (keep->off > a)
+			keep->off = a;
+		return;
+	}
+	memmove(d->runs + d->rhead + lo + nadd, d->runs + d->rhead + hi,
+	    (d->rn - hi) * sizeof(*d->runs));
+	memcpy(d->runs + d->rhead + lo, add, nadd * sizeof(*add));
+	d->rn = d->rn + nadd - (hi - lo);
+}
+
+/*
+ * Give out held bytes p[0..n) at `next`, each run at the later of its
+ * own time and that of the bytes before it since the last gap: a byte is
+ * readable only once every byte before it is there. The runs passed are
+ * dropped.
+ */
+static void
+deliver_held(struct reasm *r, struct dir *d, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		size_t i = runs_after(d, d->next, 0);
+		struct timespec ts = i > 0 ? run(d, i - 1)->ts : r->now;
+		size_t k = n;
+
+		gap_flush(r, d, &ts);
+		if (d->have_last && ts_cmp(&d->last, &ts) > 0)
+			ts = d->last;
+		/* Runs no later than this one come out with it, in one call. */
+		while (i < d->rn && run(d, i)->off - d->next < k &&
+		    ts_cmp(&run(d, i)->ts, &ts) <= 0)
+			i++;
+		if (i < d->rn && run(d, i)->off - d->next < k)
+			k = (size_t)(run(d, i)->off - d->next);
+		emit_data(r, d, d->next, p, k, &ts);
+		d->next += k;
+		d->last = ts;
+		d->have_last = 1;
+		p += k;
+		n -= k;
+		while (d->rn >= 2 && run(d, 1)->off <= d->next) {
+			d->rhead++;
+			d->rn--;
+		}
+	}
 }
 
 /* --- pages of the out-of-order window ---------------------------------- */
@@ -327,8 +539,11 @@ page_get(struct reasm *r, struct dir *d, uint64_t off)
 	memset(pg->present, 0, sizeof(pg->present));
 	memset(pg->lost, 0, sizeof(pg->lost));
 	*slot = pg;
-	if (d->held++ == 0)
+	if (d->held++ == 0) {
 		list_insert_after(&r->buffered, &d->buffered);
+		d->hold_since = r->clock;
+		list_insert_tail(&r->holding, &d->holding);
+	}
 	mem_add(r, sizeof(*pg));
 	return pg;
 }
@@ -340,6 +555,8 @@ slots_release(struct reasm *r, struct dir *d)
 	d->slots = NULL;
 	mem_sub(r, r->npages * sizeof(*d->slots));
 	list_remove(&d->buffered);
+	list_remove(&d->holding);
+	runs_clear(r, d);
 }
 
 static void
@@ -362,8 +579,10 @@ pages_drop(struct reasm *r, struct dir *d)
 {
 	size_t i;
 
-	if (d->slots == NULL)
+	if (d->slots == NULL) {
+		runs_clear(r, d);
 		return;
+	}
 	for (i = 0; i < r->npages && d->held > 0; i++) {
 		if (d->slots[i] != NULL) {
 			free(d->slots[i]);
@@ -411,6 +630,7 @@ store_present(struct reasm *r, struct dir *d, uint64_t base,
 			z = bit_find(pg->present, y, b, 1);
 			memcpy(pg->data + y, p + (pbase + y - base), z - y);
 			bit_set(pg->present, y, z);
+			runs_mark(r, d, pbase + y, pbase + z, &r->now);
 			x = z;
 		}
 		s = pbase + b;
@@ -473,7 +693,7 @@ drain(struct reasm *r, struct dir *d)
 
 		if (bit_get(pg->present, i)) {
 			k = bit_find(pg->present, i, end, 0);
-			deliver(r, d, pg->data + i, k - i);
+			deliver_held(r, d, pg->data + i, k - i);
 		} else if (bit_get(pg->lost, i)) {
 			k = bit_find(pg->present, i, end, 1);
 			k = bit_find(pg->lost, i, k, 0);
@@ -484,7 +704,7 @@ drain(struct reasm *r, struct dir *d)
 		}
 		page_done(r, d);
 	}
-	gap_flush(r, d);
+	gap_flush(r, d, &r->now);
 }
 
 /*
@@ -509,14 +729,17 @@ advance(struct reasm *r, struct dir *d, uint64_t to)
 		if (pg == NULL)
 			gap_add(d, end - i);
 		else if (bit_get(pg->present, i))
-			deliver(r, d, pg->data + i,
+			deliver_held(r, d, pg->data + i,
 			    bit_find(pg->present, i, end, 0) - i);
 		else
 			gap_add(d, bit_find(pg->present, i, end, 1) - i);
 		if (pg != NULL)
 			page_done(r, d);
 	}
-	gap_flush(r, d);
+	/*
+	 * A gap still gathered is reported by whoever gives out the bytes
+	 * after it, at their time, or by the caller's flush.
+	 */
 }
 
 /*
@@ -530,6 +753,7 @@ dir_flush(struct reasm *r, struct dir *d)
 
 	if (to > d->next)
 		advance(r, d, to);
+	gap_flush(r, d, &r->now);
 	pages_drop(r, d);
 }
 
@@ -552,6 +776,7 @@ set_base(struct dir *d, uint32_t seq)
 	d->base = seq;
 	d->next = 0;
 	d->high = 0;
+	d->acked = 0;
 }
 
 /*
@@ -564,6 +789,97 @@ seq_offset(const struct dir *d, uint32_t seq)
 	uint32_t at = d->base + (uint32_t)d->next;
 
 	return (int64_t)d->next + (int32_t)(seq - at);
+}
+
+/*
+ * The first offset from `next` on that holds a byte, captured or known
+ * lost, or `high` when none does: where the hole at `next` ends.
+ */
+static uint64_t
+first_held(const struct reasm *r, const struct dir *d)
+{
+	uint64_t off = d->next;
+	size_t n;
+
+	for (n = 0; n < r->npages && off < d->high; n++) {
+		uint64_t pbase = off & ~(uint64_t)PG_MASK;
+		const struct page *pg = page_find(r, d, off);
+		size_t i = (size_t)(off - pbase), k;
+
+		if (pg != NULL) {
+			k = bit_find(pg->present, i, PG_SIZE, 1);
+			k = bit_find(pg->lost, i, k, 1);
+			if (k < PG_SIZE)
+				return pbase + k;
+		}
+		off = pbase + PG_SIZE;
+	}
+	return d->high > d->next ? d->high : d->next;
+}
+
+/* The wait for the hole at `next` starts again, from now. */
+static void
+hold_touch(struct reasm *r, struct dir *d)
+{
+	d->hold_since = r->clock;
+	list_remove(&d->holding);
+	list_insert_tail(&r->holding, &d->holding);
+}
+
+/*
+ * The capture clock has gone `wait` past the time these directions began
+ * to wait: each one's first hole becomes a gap. Oldest first, so the
+ * work is one hole per direction that waited too long.
+ */
+static void
+holds_expire(struct reasm *r)
+{
+	while (!list_empty(&r->holding)) {
+		struct dir *d = dir_of_holding(r->holding.next);
+
+		if (!ts_past(&d->hold_since, &r->clock, r->wait_ns))
+			return;
+		r->st.wait_flushes++;
+		advance(r, d, first_held(r, d));
+		drain(r, d);
+		if (d->held > 0)
+			hold_touch(r, d);
+	}
+}
+
+/*
+ * The peer acknowledged every byte before `acked`: a hole there is bytes
+ * the capture missed. Give them up at once, up to the furthest byte seen
+ * (an acknowledgement says nothing of bytes still to be captured).
+ */
+static void
+acked_give_up(struct reasm *r, struct dir *d)
+{
+	uint64_t to = d->acked < d->high ? d->acked : d->high;
+
+	if (to <= d->next)
+		return;
+	r->st.ack_flushes++;
+	advance(r, d, to);
+	drain(r, d);
+}
+
+/*
+ * An acknowledgement from the peer, handled before the segment that
+ * carries it, so that a reply never comes out before its command.
+ */
+static void
+dir_acked(struct reasm *r, struct dir *d, uint32_t ack)
+{
+	int64_t a;
+
+	if (!d->have_base)
+		return;
+	a = seq_offset(d, ack);
+	if (a <= (int64_t)d->acked)
+		return;
+	d->acked = (uint64_t)a;
+	acked_give_up(r, d);
 }
 
 /*
@@ -607,9 +923,9 @@ dir_data(struct reasm *r, struct dir *d, const uint8_t *p, int64_t s,
 	if (d->held == 0 && from == (int64_t)d->next) {
 		/* In order with nothing waiting: straight from the packet. */
 		if (ce > from)
-			deliver(r, d, p + (from - s), (size_t)(ce - from));
+			deliver_now(r, d, p + (from - s), (size_t)(ce - from));
 		gap_add(d, (uint64_t)e - d->next);
-		gap_flush(r, d);
+		gap_flush(r, d, &r->now);
 		return;
 	}
 	if (ce > from)
@@ -621,6 +937,11 @@ dir_data(struct reasm *r, struct dir *d, const uint8_t *p, int64_t s,
 	if (d->held > 0)
 		list_move_head(&r->buffered, &d->buffered);
 	drain(r, d);
+	/* Bytes past a hole the peer has acknowledged already. */
+	acked_give_up(r, d);
+	/* A hole filled (in part): the wait for the next one starts now. */
+	if (d->held > 0 && d->next > (uint64_t)next)
+		hold_touch(r, d);
 	mem_enforce(r);
 }
 
@@ -672,6 +993,9 @@ conn_segment(struct reasm *r, struct conn *c, int i,
 		conn_syn(c, i, seg);
 		dseq++;		/* the SYN takes one sequence number */
 	}
+	d->seen = 1;
+	if (seg->flags & TCP_SEG_ACK)
+		dir_acked(r, &c->d[!i], seg->ack);
 	if (!d->have_base) {
 		if (seg->wirelen == 0 && !(seg->flags & TCP_SEG_FIN))
 			return;
@@ -680,8 +1004,19 @@ conn_segment(struct reasm *r, struct conn *c, int i,
 	s = seq_offset(d, dseq);
 	if (seg->wirelen > 0)
 		dir_data(r, d, seg->payload, s, s + cap, s + seg->wirelen);
-	if (seg->flags & TCP_SEG_FIN)
-		dir_fin(d, s + seg->wirelen);
+	if (!(seg->flags & TCP_SEG_FIN))
+		return;
+	dir_fin(d, s + seg->wirelen);
+	/*
+	 * The sender is done. When the capture holds nothing of the peer
+	 * (a filter kept one direction), no acknowledgement will end the
+	 * wait: the FIN does. Otherwise a FIN may still overtake data, and
+	 * the peer's acknowledgement of it ends the wait soon enough.
+	 */
+	if (!c->d[!i].seen && (d->next < d->fin_off || d->held > 0)) {
+		r->st.fin_flushes++;
+		dir_flush(r, d);
+	}
 }
 
 /* --- connections -------------------------------------------------------- */
@@ -773,6 +1108,7 @@ conn_init_dirs(struct conn *c)
 		c->d[i].conn = c;
 		c->d[i].idx = i;
 		list_init(&c->d[i].buffered);
+		list_init(&c->d[i].holding);
 	}
 	list_init(&c->order);
 	list_init(&c->lru);
@@ -879,7 +1215,7 @@ struct reasm *
 reasm_new(const struct reasm_ops *ops, void *ctx,
     const struct reasm_limits *lim)
 {
-	struct reasm_limits l = { 0, 0, 0 };
+	struct reasm_limits l = { 0, 0, 0, 0 };
 	struct reasm *r;
 
 	if (lim != NULL)
@@ -890,6 +1226,8 @@ reasm_new(const struct reasm_ops *ops, void *ctx,
 		l.max_conns = REASM_CONNS_DEFAULT;
 	if (l.mem_total == 0)
 		l.mem_total = REASM_MEM_DEFAULT;
+	if (l.wait_ns == 0)
+		l.wait_ns = REASM_WAIT_DEFAULT;
 	if (l.window < REASM_WINDOW_MIN) {
 		errno = EINVAL;
 		return NULL;
@@ -903,6 +1241,8 @@ reasm_new(const struct reasm_ops *ops, void *ctx,
 	r->npages = (l.window + PG_SIZE - 1) / PG_SIZE;
 	r->max_conns = l.max_conns;
 	r->mem_total = l.mem_total;
+	r->wait_ns = l.wait_ns;
+	list_init(&r->holding);
 	list_init(&r->open);
 	list_init(&r->lru);
 	list_init(&r->dead);
@@ -918,6 +1258,11 @@ reasm_segment(struct reasm *r, const struct tcp_segment *seg)
 
 	r->st.segments++;
 	r->now = seg->ts;
+	if (!r->have_clock || ts_cmp(&seg->ts, &r->clock) > 0) {
+		r->clock = seg->ts;
+		r->have_clock = 1;
+	}
+	holds_expire(r);
 	if (seg->family != AF_INET && seg->family != AF_INET6) {
 		r->st.ignored++;
 		return;

@@ -22,9 +22,34 @@
  * - A byte is delivered once. When copies of a byte differ (overlapping
  *   retransmissions), the copy that was captured first wins.
  * - A gap is a range that will never be delivered: a hole left when the
- *   connection closes, bytes cut off by the capture's snaplen, a hole
- *   given up on because the out-of-order window or the memory limit was
- *   reached, or bytes of IP fragments the capture layer skipped.
+ *   connection closes, bytes cut off by the capture's snaplen, bytes of
+ *   IP fragments the capture layer skipped, or a hole given up on. A
+ *   hole is waited for, in case the bytes come later (reordered or
+ *   retransmitted), until the first of:
+ *     the peer acknowledges bytes past its start: the receiver had
+ *       them and the capture missed them (given up before the segment
+ *       carrying the acknowledgement is handled, so a reply never comes
+ *       out before the command it answers);
+ *     an RST; or the direction's FIN when the capture holds no segment
+ *       of the peer (a filter kept one direction), since then no
+ *       acknowledgement can end the wait (a FIN may overtake data, so
+ *       otherwise it waits for the peer's acknowledgement of it);
+ *     the capture clock (the latest segment time seen, not the wall
+ *       clock) passes `wait` after the direction began to hold bytes
+ *       behind the hole, or after the last hole before it was filled;
+ *     the out-of-order window or the memory limit is reached.
+ *   Only the hole is given up: the bytes after it come out at once, and
+ *   the wait for a next hole starts then.
+ * - `ts` of data(): for bytes in order, the time of the segment that
+ *   carried them; for bytes that waited behind a hole, the latest time
+ *   of the segments that carried them or any byte before them since the
+ *   last gap (the time a receiver could read them): filled holes make
+ *   bytes as late as the filling segment, a gap leaves them their own
+ *   time. `ts` of gap(): the time of the first byte after the gap, or of
+ *   the segment being handled when none is held. Times are exact while a
+ *   direction holds fewer than 1024 runs of bytes of distinct arrival
+ *   times; past that (a flood of scattered segments) some come out
+ *   later, never earlier.
  * - Callbacks may be NULL. They must not call back into the same reasm.
  *   The `p` given to data() is valid only during the call.
  * - Memory is bounded by the limits below, whatever the input: a hostile
@@ -142,12 +167,19 @@ struct reasm_limits {
 	 * (holes become gaps) until the total fits. Default 256 MiB.
 	 */
 	size_t mem_total;
+	/*
+	 * Capture time a hole is waited for when nothing else ends the wait
+	 * (see above), in nanoseconds. Default 1 s: longer than a
+	 * retransmission timeout takes on most paths.
+	 */
+	uint64_t wait_ns;
 };
 
 #define REASM_WINDOW_DEFAULT	((size_t)4 << 20)
 #define REASM_WINDOW_MIN	((size_t)256 << 10)
 #define REASM_CONNS_DEFAULT	65536
 #define REASM_MEM_DEFAULT	((size_t)256 << 20)
+#define REASM_WAIT_DEFAULT	1000000000ull
 
 struct reasm_stats {
 	uint64_t segments;	/* given to reasm_segment() */
@@ -161,6 +193,9 @@ struct reasm_stats {
 	uint64_t gap_bytes;	/* bytes they declared missing */
 	uint64_t window_flushes; /* holes given up: window full */
 	uint64_t mem_flushes;	/* holes given up: mem_total reached */
+	uint64_t ack_flushes;	/* holes given up: acknowledged by the peer */
+	uint64_t fin_flushes;	/* holes given up: FIN, peer not captured */
+	uint64_t wait_flushes;	/* holes given up: waited `wait` */
 	uint64_t connections;	/* opened */
 	uint64_t open;		/* open now */
 	uint64_t evicted;
