@@ -28,8 +28,7 @@
  *                  that claim to belong to the connection
  *   --plain        write through pcapout instead (one segment per
  *                  message, handshake and close): other options ignored
- *                  but --ipv6, which gives the original end points as
- *                  IPv6 to be mapped by pcapout_map_addr
+ *                  but --ipv6, which pcapout writes as IPv6
  */
 #include <err.h>
 #include <errno.h>
@@ -803,7 +802,7 @@ write_capture(const struct opts *o, struct stream s[2])
 static void
 write_plain(const struct opts *o, struct stream s[2])
 {
-	struct pcapout_addr ep[2];
+	struct pcapout_ep ep[2];
 	struct pcapout_conn *pc;
 	struct pcapout *po;
 	struct timespec ts = { START_SEC, 0 };
@@ -811,13 +810,15 @@ write_plain(const struct opts *o, struct stream s[2])
 	size_t u;
 	int dir;
 
-	for (dir = 0; dir < 2; dir++)
-		pcapout_map_addr(&ep[dir], o->ipv6 ? AF_INET6 : AF_INET,
-		    o->ipv6 ? addr6[dir] : addr4[dir],
-		    dir ? SERVER_PORT : CLIENT_PORT, 1, dir);
+	memset(ep, 0, sizeof(ep));
+	for (dir = 0; dir < 2; dir++) {
+		ep[dir].family = o->ipv6 ? AF_INET6 : AF_INET;
+		memcpy(ep[dir].addr, o->ipv6 ? addr6[dir] : addr4[dir], 16);
+		ep[dir].port = dir ? SERVER_PORT : CLIENT_PORT;
+	}
 	if ((po = pcapout_open(o->out, ebuf, sizeof(ebuf))) == NULL)
 		errx(2, "%s", ebuf);
-	pc = pcapout_conn_open(po, &ep[0], &ep[1], &ts);
+	pc = pcapout_conn_open_ep(po, &ep[0], &ep[1], &ts);
 	for (u = 0; pc != NULL && (u < s[0].nunits || u < s[1].nunits); u++)
 		for (dir = 0; dir < 2; dir++) {
 			const struct stream *x = &s[dir];

@@ -9,8 +9,8 @@
 # pcapcat (input + tcpreasm) byte for byte. Stock tcpdump and tshark open
 # each variant, see every frame, and tshark finds the checksums valid.
 # pcapout's output gives tshark's "follow,tcp,raw" exactly the bytes
-# written. A cut snaplen gives gaps, a cut file a clear error; neither
-# crashes.
+# written, IPv6 connections as IPv6. A cut snaplen gives gaps, a cut
+# file a clear error; neither crashes.
 #
 # Run by tests/run.sh (MSGKIT_HELPERS set); needs tcpdump and tshark.
 set -eu
@@ -210,11 +210,14 @@ variant plain big ck --plain
 follow plain "$tmp/plain.pcap" "$tmp/big.c2s" "$tmp/big.s2c"
 variant plain6 small ck --plain --ipv6
 follow plain6 "$tmp/plain6.pcap" "$tmp/small.c2s" "$tmp/small.s2c"
-# Original IPv6 end points became 10.0.0.5 and 10.0.0.6 (connection 1).
-grep -q '^Node 0: 10.0.0.5:40000$' "$tmp/plain6.pcap.follow" ||
+# IPv6 stays IPv6: tshark and tcpdump see the original end points.
+grep -q '^Node 0: \[2001:db8::1\]:40000$' "$tmp/plain6.pcap.follow" ||
     fail "plain6: $(grep '^Node' "$tmp/plain6.pcap.follow")"
-grep -q '^conn 1 10.0.0.5.40000 > 10.0.0.6.5555 ' "$tmp/plain6.d.txt" ||
-    fail "plain6: $(head -n 1 "$tmp/plain6.d.txt")"
+grep -q '^conn 1 2001:db8::1.40000 > 2001:db8::ff02.5555 ' \
+    "$tmp/plain6.d.txt" || fail "plain6: $(head -n 1 "$tmp/plain6.d.txt")"
+tcpdump -nn -r "$tmp/plain6.pcap" 2>/dev/null | head -n 1 |
+    grep -q ' IP6 2001:db8::1.40000 > 2001:db8::ff02.5555: Flags \[S\]' ||
+    fail "plain6: tcpdump: $(tcpdump -nn -r "$tmp/plain6.pcap" | head -n 1)"
 
 # --- a cut snaplen: gaps, reported, the rest in place ---------------------------
 

@@ -138,6 +138,21 @@ v4(uint8_t last, uint16_t port)
 	return a;
 }
 
+static const uint8_t six[2][16] = { { 0xfe, 0x80, [15] = 1 },
+    { 0xfe, 0x80, [15] = 2 } };
+
+static struct pcapout_ep
+v6(int side, uint16_t port)
+{
+	struct pcapout_ep e;
+
+	memset(&e, 0, sizeof(e));
+	e.family = AF_INET6;
+	memcpy(e.addr, six[side - 1], 16);
+	e.port = port;
+	return e;
+}
+
 struct session {
 	uint8_t big[65536];	/* one maximal msgkit frame */
 	uint8_t small[3][100];
@@ -148,20 +163,16 @@ static void
 write_session(const char *path, struct session *s)
 {
 	struct pcapout_addr c1 = v4(1, 40000), s1 = v4(2, 7000);
-	struct pcapout_addr c2, s2;
-	static const uint8_t six[2][16] = { { 0xfe, 0x80, [15] = 1 },
-	    { 0xfe, 0x80, [15] = 2 } };
+	struct pcapout_ep c2 = v6(1, 50000), s2 = v6(2, 7000);
 	struct timespec ts = { 1700000000, 123456789 };
 	struct pcapout_conn *a, *b;
 	struct pcapout *po;
 	char err[512];
 
-	pcapout_map_addr(&c2, AF_INET6, six[0], 50000, 2, 0);
-	pcapout_map_addr(&s2, AF_INET6, six[1], 7000, 2, 1);
 	po = pcapout_open(path, err, sizeof(err));
 	assert_non_null(po);
 	a = pcapout_conn_open(po, &c1, &s1, &ts);
-	b = pcapout_conn_open(po, &c2, &s2, &ts);
+	b = pcapout_conn_open_ep(po, &c2, &s2, &ts);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_int_equal(pcapout_data(po, a, 0, s->small[0], 100, &ts), 0);
@@ -224,10 +235,11 @@ test_round_trip(void **state)
 	assert_int_equal(g.conn[0].client.port, 40000);
 	assert_int_equal(g.conn[0].server.port, 7000);
 	assert_memory_equal(g.conn[0].client.addr, "\xc0\xa8\x01\x01", 4);
-	/* Conn 2, whose IPv6 ends were mapped to 10.0.0.9 and 10.0.0.10. */
-	assert_int_equal(g.conn[1].family, AF_INET);
-	assert_memory_equal(g.conn[1].client.addr, "\x0a\x00\x00\x09", 4);
-	assert_memory_equal(g.conn[1].server.addr, "\x0a\x00\x00\x0a", 4);
+	/* Conn 2 stays IPv6, its end points as given. */
+	assert_int_equal(g.conn[1].family, AF_INET6);
+	assert_memory_equal(g.conn[1].client.addr, six[0], 16);
+	assert_memory_equal(g.conn[1].server.addr, six[1], 16);
+	assert_int_equal(g.conn[1].client.port, 50000);
 	assert_int_equal(g.len[1][0], 100);
 	assert_memory_equal(g.buf[1][0], s->small[2], 100);
 	assert_int_equal(g.len[1][1], 50);
@@ -295,7 +307,7 @@ test_checksums(void **state)
 	char ebuf[PCAP_ERRBUF_SIZE];
 	struct pcap_pkthdr *h;
 	const u_char *d;
-	unsigned frames = 0;
+	unsigned frames = 0, frames6 = 0;
 	pcap_t *p;
 
 	(void)state;
@@ -309,9 +321,26 @@ test_checksums(void **state)
 	while (pcap_next_ex(p, &h, &d) == 1) {
 		const uint8_t *ip = d + 14;
 		size_t tot = (size_t)(ip[2] << 8 | ip[3]);
-		uint8_t pseudo[12];
+		uint8_t pseudo[40];
 
 		assert_int_equal(h->caplen, h->len);
+		if ((d[12] << 8 | d[13]) == 0x86dd) {
+			/* IPv6: no header checksum; the pseudo-header. */
+			tot = (size_t)(ip[4] << 8 | ip[5]);
+			assert_int_equal(h->len, 14 + 40 + tot);
+			assert_int_equal(ip[0] >> 4, 6);
+			assert_int_equal(ip[6], 6);
+			memcpy(pseudo, ip + 8, 32);
+			memset(pseudo + 32, 0, 8);
+			pseudo[34] = (uint8_t)(tot >> 8);
+			pseudo[35] = (uint8_t)tot;
+			pseudo[39] = 6;
+			assert_int_equal(sum16(ip + 40, tot,
+			    sum16(pseudo, 40, 0)), 0xffff);
+			frames6++;
+			frames++;
+			continue;
+		}
 		assert_int_equal(h->len, 14 + tot);
 		assert_int_equal(d[12] << 8 | d[13], 0x0800);
 		assert_int_equal(ip[0], 0x45);
@@ -325,6 +354,8 @@ test_checksums(void **state)
 		    sum16(pseudo, 12, 0)), 0xffff);
 		frames++;
 	}
+	/* Connection 2's: handshake, 2 data segments, close. */
+	assert_int_equal(frames6, 3 + 2 + 3);
 	/* 2 handshakes, 7 data segments, 2 closes. */
 	assert_int_equal(frames, 6 + 7 + 6);
 	pcap_close(p);
@@ -382,26 +413,25 @@ test_open_error(void **state)
 	    "/nonexistent/dir/x.pcap: No such file or directory");
 }
 
+/* End points of two families, or of none: refused, and said why. */
 static void
-test_map_addr(void **state)
+test_mixed_families(void **state)
 {
-	static const uint8_t a4[4] = { 1, 2, 3, 4 };
-	static const uint8_t a6[16] = { 0x20, 0x01 };
-	struct pcapout_addr x, y;
+	struct pcapout_ep c = v6(1, 1), sv = v6(2, 2);
+	struct timespec ts = { 1, 0 };
+	struct pcapout *po;
+	char *path = tmp_path("mix");
+	char err[512];
 
 	(void)state;
-	pcapout_map_addr(&x, AF_INET, a4, 80, 7, 1);
-	assert_memory_equal(x.addr, a4, 4);
-	assert_int_equal(x.port, 80);
-	pcapout_map_addr(&x, AF_INET6, a6, 443, 0x12345, 0);
-	pcapout_map_addr(&y, AF_INET6, a6, 443, 0x12345, 1);
-	assert_int_equal(x.addr[0], 10);
-	assert_int_equal(x.addr[1], 0x12345 >> 14);
-	assert_int_equal(x.addr[2], (0x12345 >> 6) & 0xff);
-	assert_int_equal(x.addr[3], (0x12345 & 63) << 2 | 1);
-	assert_int_equal(y.addr[3], (0x12345 & 63) << 2 | 2);
-	assert_memory_not_equal(x.addr, y.addr, 4);
-	assert_int_equal(y.port, 443);
+	po = pcapout_open(path, err, sizeof(err));
+	assert_non_null(po);
+	sv.family = AF_INET;
+	assert_null(pcapout_conn_open_ep(po, &c, &sv, &ts));
+	assert_non_null(strstr(pcapout_error(po), "families 10 and 2"));
+	assert_int_equal(pcapout_close(po, err, sizeof(err)), -1);
+	unlink(path);
+	free(path);
 }
 
 static void
@@ -439,7 +469,7 @@ main(void)
 		cmocka_unit_test(test_checksums),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_open_error),
-		cmocka_unit_test(test_map_addr),
+		cmocka_unit_test(test_mixed_families),
 		cmocka_unit_test(test_build_limits),
 	};
 

@@ -1,6 +1,6 @@
 /*
- * pcapout.c - synthesise IPv4/TCP packets around byte streams and write
- * them as pcap.
+ * pcapout.c - synthesise IPv4/TCP or IPv6/TCP packets around byte streams
+ * and write them as pcap.
  *
  * The writer goes through stdio with a large buffer; every fwrite and the
  * final fflush/fclose are checked, and the first failure is kept, because
@@ -23,12 +23,13 @@
 #define NAME_LEN	256
 #define ERR_LEN		(NAME_LEN + 128)
 #define ETHER_LEN	14
-#define PKT_MAX		(ETHER_LEN + PCAPOUT_IPV4_HDRS + PCAPOUT_SEG_MAX)
+#define PKT_MAX		(ETHER_LEN + PCAPOUT_IPV6_HDRS + PCAPOUT_SEG_MAX)
 #define OUT_BUFSIZE	((size_t)256 << 10)
 #define ETH_IPV4	0x0800u
+#define ETH_IPV6	0x86ddu
 
 struct pcapout_conn {
-	struct pcapout_addr end[2];	/* 0 client, 1 server */
+	struct pcapout_ep end[2];	/* 0 client, 1 server */
 	uint32_t seq[2];		/* next sequence number each sends */
 	struct pcapout_conn *prev;
 	struct pcapout_conn *next;
@@ -207,21 +208,6 @@ pcapout_put_rechdr(uint8_t *buf, const struct timespec *ts, uint32_t caplen,
 	host_put32(buf + 12, wirelen, swapped);
 }
 
-void
-pcapout_map_addr(struct pcapout_addr *out, int family, const uint8_t *addr,
-    uint16_t port, uint64_t conn_id, int side)
-{
-	out->port = port;
-	if (family == AF_INET) {
-		memcpy(out->addr, addr, 4);
-		return;
-	}
-	out->addr[0] = 10;
-	out->addr[1] = (uint8_t)(conn_id >> 14);
-	out->addr[2] = (uint8_t)(conn_id >> 6);
-	out->addr[3] = (uint8_t)((conn_id & 63) << 2 | (uint64_t)(side + 1));
-}
-
 /* --- the writer ------------------------------------------------------------ */
 
 static void
@@ -292,7 +278,7 @@ packet(struct pcapout *po, struct pcapout_conn *pc, int dir, uint8_t flags,
 	size_t len;
 
 	memset(&s, 0, sizeof(s));
-	s.family = AF_INET;
+	s.family = pc->end[0].family;
 	s.src = pc->end[dir].addr;
 	s.dst = pc->end[!dir].addr;
 	s.sport = pc->end[dir].port;
@@ -307,7 +293,8 @@ packet(struct pcapout *po, struct pcapout_conn *pc, int dir, uint8_t flags,
 		fail(po, "segment of %zu bytes does not fit", n);
 		return -1;
 	}
-	pcapout_put_ether(po->pkt, mac_of[!dir], mac_of[dir], ETH_IPV4);
+	pcapout_put_ether(po->pkt, mac_of[!dir], mac_of[dir],
+	    s.family == AF_INET ? ETH_IPV4 : ETH_IPV6);
 	len += ETHER_LEN;
 	pcapout_put_rechdr(rec, ts, (uint32_t)len, (uint32_t)len, 1, 0);
 	po->last = *ts;
@@ -319,14 +306,20 @@ packet(struct pcapout *po, struct pcapout_conn *pc, int dir, uint8_t flags,
 }
 
 struct pcapout_conn *
-pcapout_conn_open(struct pcapout *po, const struct pcapout_addr *client,
-    const struct pcapout_addr *server, const struct timespec *ts)
+pcapout_conn_open_ep(struct pcapout *po, const struct pcapout_ep *client,
+    const struct pcapout_ep *server, const struct timespec *ts)
 {
 	struct pcapout_conn *pc;
 	uint32_t n = (uint32_t)po->nconns;
 
 	if (po->failed)
 		return NULL;
+	if ((client->family != AF_INET && client->family != AF_INET6) ||
+	    server->family != client->family) {
+		fail(po, "end points of families %d and %d", client->family,
+		    server->family);
+		return NULL;
+	}
 	pc = calloc(1, sizeof(*pc));
 	if (pc == NULL) {
 		fail(po, "%s", strerror(errno));
@@ -347,6 +340,22 @@ pcapout_conn_open(struct pcapout *po, const struct pcapout_addr *client,
 	if (packet(po, pc, 0, TCP_SEG_ACK, NULL, 0, ts) < 0)
 		return NULL;	/* stays on the list: freed by close */
 	return pc;
+}
+
+struct pcapout_conn *
+pcapout_conn_open(struct pcapout *po, const struct pcapout_addr *client,
+    const struct pcapout_addr *server, const struct timespec *ts)
+{
+	struct pcapout_ep c, s;
+
+	memset(&c, 0, sizeof(c));
+	memset(&s, 0, sizeof(s));
+	c.family = s.family = AF_INET;
+	memcpy(c.addr, client->addr, 4);
+	memcpy(s.addr, server->addr, 4);
+	c.port = client->port;
+	s.port = server->port;
+	return pcapout_conn_open_ep(po, &c, &s, ts);
 }
 
 int

@@ -1,5 +1,6 @@
 /*
- * pcapout.h - write byte streams as a pcap of synthesised TCP connections.
+ * pcapout.h - write byte streams as a pcap of synthesised TCP connections,
+ * over IPv4 or IPv6 as the original connections were.
  *
  *	po = pcapout_open(path, err, sizeof(err));
  *	pc = pcapout_conn_open(po, &client, &server, &ts);
@@ -12,11 +13,12 @@
  * - The file is classic pcap with the nanosecond magic (a1b23c4d, host
  *   byte order; libpcap >= 1.5, tcpdump and tshark read it), link type
  *   Ethernet, snaplen 262144. Nothing is cut: every byte given is in it.
- * - Each connection is IPv4 with a full handshake (SYN, SYN+ACK, ACK),
- *   one PSH+ACK segment per pcapout_data() call, or several of at most
- *   PCAPOUT_SEG_MAX bytes when it does not fit, and an orderly close
- *   (FIN+ACK each way, then the last ACK). Sequence and acknowledgement
- *   numbers are consistent, IPv4 and TCP checksums valid, so a TCP
+ * - Each connection is IPv4 or IPv6, as its end points are, with a full
+ *   handshake (SYN, SYN+ACK, ACK), one PSH+ACK segment per
+ *   pcapout_data() call, or several of at most PCAPOUT_SEG_MAX bytes
+ *   when it does not fit, and an orderly close (FIN+ACK each way, then
+ *   the last ACK). Sequence and acknowledgement numbers are consistent,
+ *   IPv4 and TCP checksums valid, so a TCP
  *   reassembler (tshark's "follow,tcp,raw", tcpreasm) gives back exactly
  *   the bytes given, per direction.
  * - The output is a function of the calls alone (initial sequence
@@ -26,8 +28,9 @@
  *   and pcapout_close() returns -1 too, so a caller that checks only
  *   pcapout_close() loses no error (ENOSPC included). "-" is standard
  *   output.
- * - IPv4 only in the file: pcapout_map_addr() turns any original end
- *   point into an IPv4 one (see there).
+ * - Addresses are written as given: an IPv6 connection stays IPv6 (its
+ *   frames have Ethernet type 86dd), so tcpdump, tshark and filters on
+ *   the file see the original end points.
  *
  * The packet synthesis below the writer (headers, checksums, pcap record
  * headers) is exported for tests/helpers/mkpcap, which builds the
@@ -50,13 +53,30 @@ struct pcapout_addr {
 	uint16_t port;
 };
 
+/*
+ * An end point of either family: AF_INET with the address in the first
+ * 4 bytes, or AF_INET6, as in struct tcp_segment; port in host order.
+ */
+struct pcapout_ep {
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+};
+
 struct pcapout;
 struct pcapout_conn;
 
 /* NULL on failure with "PATH: reason" in err. */
 struct pcapout *pcapout_open(const char *path, char *err, size_t errlen);
 
-/* Write the handshake at time ts. NULL on error (see pcapout_error). */
+/*
+ * Write the handshake at time ts. NULL on error (see pcapout_error),
+ * which two end points of different families are.
+ */
+struct pcapout_conn *pcapout_conn_open_ep(struct pcapout *po,
+    const struct pcapout_ep *client, const struct pcapout_ep *server,
+    const struct timespec *ts);
+/* The same for two IPv4 end points. */
 struct pcapout_conn *pcapout_conn_open(struct pcapout *po,
     const struct pcapout_addr *client, const struct pcapout_addr *server,
     const struct timespec *ts);
@@ -79,18 +99,6 @@ int pcapout_close(struct pcapout *po, char *err, size_t errlen);
 
 /* The first error so far, "PATH: reason"; "" if none. */
 const char *pcapout_error(const struct pcapout *po);
-
-/*
- * The IPv4 end point a connection's end point becomes in the file. An
- * IPv4 address (family AF_INET) is kept. Any other is replaced by
- * 10.X.Y.Z with X.Y.Z made of the connection id (22 bits, so ids 4M
- * apart share addresses) and the side: Z = (id & 63) << 2 | (side + 1),
- * X = id >> 14 & 255, Y = id >> 6 & 255; side 0 is the client, 1 the
- * server. The port is kept. The two ends of one connection never get
- * the same address.
- */
-void pcapout_map_addr(struct pcapout_addr *out, int family,
-    const uint8_t *addr, uint16_t port, uint64_t conn_id, int side);
 
 /* --- packet synthesis, shared with tests/helpers/mkpcap --------------- */
 

@@ -59,17 +59,20 @@ stream_setup(struct dump *d, struct dump_conn *dc, int dir,
 		dissect_midstream(&st->ds);
 }
 
-/* The connection in a -w file: IPv4 end points, the same ports. */
+/* The connection in a -w file: the same end points, IPv4 or IPv6. */
 static struct pcapout_conn *
 pcap_conn(struct pcapout *po, const struct reasm_conn *c)
 {
-	struct pcapout_addr client, server;
+	struct pcapout_ep client, server;
 
-	pcapout_map_addr(&client, c->family, c->client.addr, c->client.port,
-	    c->id, 0);
-	pcapout_map_addr(&server, c->family, c->server.addr, c->server.port,
-	    c->id, 1);
-	return pcapout_conn_open(po, &client, &server, &c->first);
+	memset(&client, 0, sizeof(client));
+	memset(&server, 0, sizeof(server));
+	client.family = server.family = c->family;
+	memcpy(client.addr, c->client.addr, sizeof(client.addr));
+	memcpy(server.addr, c->server.addr, sizeof(server.addr));
+	client.port = c->client.port;
+	server.port = c->server.port;
+	return pcapout_conn_open_ep(po, &client, &server, &c->first);
 }
 
 static void
