@@ -245,7 +245,8 @@ evict(struct proto_session *s, const char *why)
 {
 	struct proto_peer *p = s->peer;
 
-	lpi_log_limited(p, &p->rate[LPI_RATE_EVICT], "session drops",
+	lpi_log_limited(p, &p->rate[LPI_RATE_EVICT],
+	    lpi_rate_peer_what[LPI_RATE_EVICT],
 	    PROTO_LOG_WARN, "detached session with %s dropped: %s",
 	    s->node_text, why);
 	lpi_lose(s, ENOBUFS, "dropped while detached: %s", why);
@@ -279,7 +280,8 @@ lpi_shed_conn(struct proto_peer *p)
 
 	if (s == NULL)
 		return -1;
-	lpi_log_limited(p, &p->rate[LPI_RATE_SHED], "transport drops",
+	lpi_log_limited(p, &p->rate[LPI_RATE_SHED],
+	    lpi_rate_peer_what[LPI_RATE_SHED],
 	    PROTO_LOG_WARN, "%s: closed before its handshake to make room",
 	    s->conn->st.peer);
 	lpi_detach(s, "closed to make room");

@@ -22,6 +22,13 @@ const char *const lpi_rate_session_what[LPI_RATE_SESSION] = {
 	"CRC warnings",
 };
 
+const char *const lpi_rate_peer_what[LPI_RATE_PEER] = {
+	"HELLO refusals",
+	"AUTH failures",
+	"transport drops",
+	"session drops",
+};
+
 static void
 vlog(struct proto_peer *p, enum proto_log_level level, const char *fmt,
     va_list ap)
@@ -67,13 +74,58 @@ lpi_log_limited(struct proto_peer *p, struct lpi_rate *r, const char *what,
 		r->start_ns = now;
 	}
 	if (r->count >= LPI_RATE_BURST) {
-		r->suppressed++;
+		/* Said when the window ends, even if nothing more comes. */
+		if (r->suppressed++ == 0 && p->rate_timer != NULL &&
+		    !proto_timer_armed(p->rate_timer))
+			proto_timer_set(p->rate_timer, r->start_ns +
+			    LPI_RATE_WINDOW - now);
 		return;
 	}
 	r->count++;
 	va_start(ap, fmt);
 	vlog(p, level, fmt, ap);
 	va_end(ap);
+}
+
+/* A limiter whose window is over: its summary, and a fresh window. */
+static int
+rate_due(struct proto_peer *p, struct lpi_rate *r, const char *what,
+    uint64_t now)
+{
+	if (r->suppressed == 0)
+		return 0;
+	if (now - r->start_ns < LPI_RATE_WINDOW)
+		return 1;
+	lpi_rate_flush(p, r, what);
+	r->start_ns = now;
+	return 0;
+}
+
+void
+lpi_rate_timer(struct proto_timer *t, void *arg)
+{
+	struct proto_peer *p = arg;
+	struct proto_session *s;
+	uint64_t now = proto_loop_now(p->loop);
+	int i, pending = 0;
+
+	for (i = 0; i < LPI_RATE_PEER; i++)
+		pending |= rate_due(p, &p->rate[i], lpi_rate_peer_what[i], now);
+	for (s = p->sessions; s != NULL; s = s->next)
+		for (i = 0; i < LPI_RATE_SESSION; i++)
+			pending |= rate_due(p, &s->rate[i],
+			    lpi_rate_session_what[i], now);
+	if (pending)
+		proto_timer_set(t, PROTO_SEC);
+}
+
+void
+lpi_rate_flush_all(struct proto_peer *p)
+{
+	int i;
+
+	for (i = 0; i < LPI_RATE_PEER; i++)
+		lpi_rate_flush(p, &p->rate[i], lpi_rate_peer_what[i]);
 }
 
 /* --- escaping ------------------------------------------------------------ */

@@ -114,13 +114,18 @@ proto_peer_new(struct proto_loop *loop, const struct proto_peer_config *cfg,
 	p->cfg.key = NULL;
 	p->rbuf = malloc(LPI_READ_MAX);
 	p->reaper = proto_defer_new(loop, reap, p);
-	if (p->rbuf == NULL || p->reaper == NULL)
+	p->rate_timer = proto_timer_new(loop, lpi_rate_timer, p);
+	if (p->rbuf == NULL || p->reaper == NULL || p->rate_timer == NULL)
 		goto nomem;
 	proto_builder_init(&p->orphan_b);
 	proto_builder_init(&p->ctrl_b);
 	return p;
 nomem:
 	if (p != NULL) {
+		if (p->reaper != NULL)
+			proto_defer_free(p->reaper);
+		if (p->rate_timer != NULL)
+			proto_timer_free(p->rate_timer);
 		free(p->rbuf);
 		free(p);
 	}
@@ -229,7 +234,8 @@ on_accept(void *arg, struct proto_stream *st)
 	struct proto_session *s;
 
 	if (lpi_admit_conn(p) < 0) {
-		lpi_log_limited(p, &p->rate[LPI_RATE_SHED], "transport drops",
+		lpi_log_limited(p, &p->rate[LPI_RATE_SHED],
+		    lpi_rate_peer_what[LPI_RATE_SHED],
 		    PROTO_LOG_WARN, "%s: refused: %u transports, the limit",
 		    st->peer, p->nconns);
 		proto_stream_close(st);
@@ -422,6 +428,8 @@ proto_peer_free(struct proto_peer *p)
 		free(svc);
 	}
 	reap(NULL, p);
+	lpi_rate_flush_all(p);
+	proto_timer_free(p->rate_timer);
 	proto_defer_free(p->reaper);
 	proto_builder_free(&p->orphan_b);
 	proto_builder_free(&p->ctrl_b);

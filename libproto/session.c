@@ -315,7 +315,7 @@ refuse_hello(struct proto_session *s, uint32_t status, const char *text)
 	ctrl_send(s, b);
 	/* An unknown session is what a restart leaves: not a warning. */
 	lpi_log_limited(s->peer, &s->peer->rate[LPI_RATE_HELLO],
-	    "HELLO refusals", status == ESTALE ? PROTO_LOG_INFO :
+	    lpi_rate_peer_what[LPI_RATE_HELLO], status == ESTALE ? PROTO_LOG_INFO :
 	    PROTO_LOG_WARN, "%s: HELLO refused: %s (STATUS %s)",
 	    s->conn->st.peer, text, proto_status_name(status, name,
 	    sizeof(name)));
@@ -525,7 +525,7 @@ on_auth(struct proto_session *s, const struct proto_msg *m)
 	    lpi_auth_proof(s->peer, "msgkit initiator", s->peer_nonce,
 	    s->nonce, s->id, want) < 0 || !lpi_auth_equal(p, want)) {
 		lpi_log_limited(s->peer, &s->peer->rate[LPI_RATE_AUTH],
-		    "AUTH failures", PROTO_LOG_WARN, "%s: AUTH refused "
+		    lpi_rate_peer_what[LPI_RATE_AUTH], PROTO_LOG_WARN, "%s: AUTH refused "
 		    "(node %s): %s", s->conn->st.peer, s->node_text,
 		    auth_failure(s, p));
 		send_goodbye(s, EACCES, "authentication failed");

@@ -242,6 +242,7 @@ struct proto_peer {
 	uint32_t nsessions;		/* up or detached */
 	uint32_t nconns;		/* transports attached */
 	struct lpi_rate rate[LPI_RATE_PEER];
+	struct proto_timer *rate_timer;	/* says what limiters held back */
 };
 
 struct proto_session {
@@ -352,8 +353,13 @@ void lpi_log_limited(struct proto_peer *p, struct lpi_rate *r,
 /* The summary of what a limiter held back, if anything; then reset. */
 void lpi_rate_flush(struct proto_peer *p, struct lpi_rate *r,
     const char *what);
-/* Names for the session's causes, for lpi_log_limited. */
+/* Names for the causes, for lpi_log_limited. */
 extern const char *const lpi_rate_session_what[LPI_RATE_SESSION];
+extern const char *const lpi_rate_peer_what[LPI_RATE_PEER];
+/* The timer that sums up, at a window's end, what was held back. */
+void lpi_rate_timer(struct proto_timer *t, void *arg);
+/* Everything held back, said now (the peer is going). */
+void lpi_rate_flush_all(struct proto_peer *p);
 
 /* --- budget.c ------------------------------------------------------------ */
 

@@ -112,16 +112,50 @@ check "the server lives on" 0 "$peer" echo "unix:$tmp/s.sock" -c 100
 # An unknown command on an echo link: ENOSYS for each, the session lives.
 check "commands the echo service lacks" 1 "$peer" echo "unix:$tmp/s.sock" \
     --command 0x6000 -c 20
-grep -q "STATUS 38" "$tmp/err" ||
-	{ echo "FAIL: ENOSYS (38) not reported"; cat "$tmp/err"; fail=1; }
+grep -q "STATUS ENOSYS" "$tmp/err" ||
+	{ echo "FAIL: ENOSYS not reported by name"; cat "$tmp/err"; fail=1; }
 grep -q "^20 replies" "$tmp/out" ||
 	{ echo "FAIL: the session did not answer all 20"; fail=1; }
 
-# ping, as ping(8).
+# A service the server lacks: said once, by name, counted as nothing
+# else (it was "4 failed, 1 wrong, 2 unanswered" for 3 commands).
+check "echo on a service the server lacks" 1 "$peer" echo \
+    "unix:$tmp/s.sock" --service nosuch -c 3 -P 3
+grep -q "^FAILED: no nosuch link: ENOENT: no such service" "$tmp/out" &&
+! grep -q "wrong\|unanswered" "$tmp/out" &&
+grep -q "opening a nosuch link: ENOENT: no such service" "$tmp/err" &&
+! grep -q "No such file or directory" "$tmp/err" ||
+	{ echo "FAIL: unknown service"; cat "$tmp/out" "$tmp/err"; fail=1; }
+
+# ping, as ping(8); -q keeps only the summary.
 check "ping" 0 "$peer" ping "unix:$tmp/s.sock" -c 3 -i 0.1
 grep -q "^3 transmitted, 3 received, 0% loss" "$tmp/out" &&
-grep -q "^rtt min/avg/max/mdev = " "$tmp/out" ||
+grep -q "^rtt min/avg/max/mdev = " "$tmp/out" &&
+[ "$(grep -c '^reply from' "$tmp/out")" = 3 ] ||
 	{ echo "FAIL: ping output"; cat "$tmp/out"; fail=1; }
+check "ping -q" 0 "$peer" ping "unix:$tmp/s.sock" -c 3 -i 0.1 -q
+grep -q "^3 transmitted, 3 received" "$tmp/out" &&
+! grep -q "^reply from" "$tmp/out" ||
+	{ echo "FAIL: ping -q output"; cat "$tmp/out"; fail=1; }
+
+# Peers that are not there or not msgkit: at once, with what was found
+# (an exec command ran 20 times over 30 s; echo's output and an empty
+# stdin went unexplained until the session time-out).
+t0=$(date +%s)
+check "ping a missing command" 1 "$peer" ping \
+    "exec:echo run >>$tmp/runs; /nonexistent/prog" -c 1
+grep -q "no handshake: the command exited with status 127 (not found)" \
+    "$tmp/err" && [ "$(wc -l <"$tmp/runs")" = 1 ] ||
+	{ echo "FAIL: missing command"; cat "$tmp/err" "$tmp/runs"; fail=1; }
+check "ping a peer that speaks something else" 1 "$peer" ping \
+    "exec:echo notmsgkit" -c 1
+grep -q 'not a msgkit peer: it sent "notmsgkit\\x0a" and closed' \
+    "$tmp/err" || { echo "FAIL: not msgkit"; cat "$tmp/err"; fail=1; }
+check "ping stdio at its end" 1 "$peer" ping stdio -c 1 </dev/null
+grep -q "stdio: no handshake: end of stream" "$tmp/err" ||
+	{ echo "FAIL: stdio at EOF"; cat "$tmp/err"; fail=1; }
+[ $(($(date +%s) - t0)) -lt 10 ] ||
+	{ echo "FAIL: the three took the session time-out"; fail=1; }
 # Nobody there: ping and echo give up at the first failed dial, with
 # its reason, well inside the session time-out; --connect-tries and
 # connect (which waits for its peer) retry, saying so once.
@@ -160,6 +194,14 @@ check "bad count" 2 "$peer" echo "unix:$tmp/s.sock" -c 0
 check "bad size" 2 "$peer" echo "unix:$tmp/s.sock" -s 70000
 check "bad window" 2 "$peer" echo "unix:$tmp/s.sock" --window 10
 check "bad tries" 2 "$peer" echo "unix:$tmp/s.sock" --connect-tries -1
+check "total below the limit" 2 "$peer" serve --listen "unix:$tmp/x.sock" \
+    --max-memory 64m --max-total-memory 16m
+grep -q "total at least the limit" "$tmp/err" ||
+	{ echo "FAIL: total below the limit: message"; fail=1; }
+check "bad sessions" 2 "$peer" serve --listen "unix:$tmp/x.sock" \
+    --max-sessions 0
+check "bad handshake time" 2 "$peer" serve --listen "unix:$tmp/x.sock" \
+    --handshake-timeout 0
 check "short key" 2 "$peer" echo "unix:$tmp/s.sock" --key /dev/null
 check "help" 0 "$peer" --help
 grep -q "^usage: msgpeer serve" "$tmp/out" || { echo "FAIL: --help"; fail=1; }

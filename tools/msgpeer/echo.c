@@ -41,6 +41,8 @@ struct echo {
 	uint64_t start_ns, end_ns;
 	struct progress progress;
 	int finished;
+	int refused;		/* the LINK_OPEN's STATUS, when not 0 */
+	char why[160];		/* and its ERRTEXT */
 };
 
 static uint64_t
@@ -104,6 +106,12 @@ on_reply(void *arg, struct proto_call *c, const struct proto_msg *m,
 	struct echo *e = sl->e;
 
 	(void)c;
+	if (e->refused) {
+		/* No link: each command's EBADF says nothing more. */
+		if (final)
+			e->done++;
+		return;
+	}
 	if (!final) {
 		e->wrong++;	/* echo answers in one reply */
 		return;
@@ -111,7 +119,7 @@ on_reply(void *arg, struct proto_call *c, const struct proto_msg *m,
 	if (m == NULL) {
 		e->failed++;
 		say(PROTO_LOG_ERROR, "command %" PRIu64 " failed: %s", sl->n,
-		    strerror(status));
+		    status_name(status));
 	} else if ((e->seen[sl->n / 8] >> (sl->n % 8)) & 1) {
 		e->wrong++;
 		say(PROTO_LOG_ERROR, "command %" PRIu64 " answered twice",
@@ -119,7 +127,7 @@ on_reply(void *arg, struct proto_call *c, const struct proto_msg *m,
 	} else if (check_reply(e, sl, m, status) < 0) {
 		e->wrong++;
 		say(PROTO_LOG_ERROR, "command %" PRIu64 ": wrong echo (STATUS "
-		    "%d)", sl->n, status);
+		    "%s)", sl->n, status_name(status));
 	} else {
 		histo_add(&e->lat, clock_ns() - sl->t0);
 	}
@@ -152,7 +160,7 @@ send_one(struct echo *e, struct slot *sl)
 		    (size_t)e->r->o->size);
 	sl->t0 = clock_ns();
 	if (proto_cmd_send(e->link, on_reply, sl) == NULL) {
-		say(PROTO_LOG_ERROR, "send: %s", strerror(errno));
+		say(PROTO_LOG_ERROR, "send: %s", status_name(errno));
 		e->failed++;
 		finish(e);
 		return;
@@ -165,15 +173,20 @@ on_open(void *arg, struct proto_call *c, const struct proto_msg *m,
     int status, int final)
 {
 	struct echo *e = arg;
+	struct proto_item it;
+	const char *text;
+	size_t n;
 
 	(void)c;
-	(void)m;
-	if (final && status != 0) {
-		say(PROTO_LOG_ERROR, "opening a %s link: %s",
-		    e->r->o->service, strerror(status));
-		e->failed = e->count;
-		finish(e);
-	}
+	if (!final || status == 0)
+		return;
+	e->refused = status;
+	if (m != NULL && proto_msg_find(m, PROTO_ITEM_ERRTEXT, &it, NULL) > 0 &&
+	    proto_item_string(&it, &text, &n, NULL) == 0)
+		proto_escape(e->why, sizeof(e->why), text, n);
+	say(PROTO_LOG_ERROR, "opening a %s link: %s%s%s", e->r->o->service,
+	    status_name(status), e->why[0] ? ": " : "", e->why);
+	finish(e);
 }
 
 static void
@@ -225,6 +238,11 @@ report(const struct echo *e, const struct proto_session_info *info)
 
 	printf("echo %s: %" PRIu64 " commands of %lld bytes, %lld in flight\n",
 	    o->addr, e->count, o->size, o->parallel);
+	if (e->refused) {
+		printf("FAILED: no %s link: %s%s%s\n", o->service,
+		    status_name(e->refused), e->why[0] ? ": " : "", e->why);
+		return;
+	}
 	printf("%" PRIu64 " replies in %.3f s: %.0f commands/s, %.2f MB/s "
 	    "each way\n", e->done, secs, secs > 0 ? (double)e->done / secs :
 	    0.0, secs > 0 ? (double)e->done * (double)o->size / secs / 1e6 :
@@ -276,7 +294,7 @@ cmd_echo(struct run *r)
 	if (e.s != NULL)
 		proto_session_info(e.s, &info);
 	report(&e, e.s != NULL ? &info : NULL);
-	ok = e.done == e.count && e.failed == 0 && e.wrong == 0;
+	ok = !e.refused && e.done == e.count && e.failed == 0 && e.wrong == 0;
 	run_close(r, &e.s);
 	free(e.seen);
 	free(e.pattern);

@@ -35,7 +35,8 @@ enum {
 	OPT_NODE = 256, OPT_KEY, OPT_CRC, OPT_WINDOW, OPT_INFLIGHT,
 	OPT_LINKS, OPT_MEMORY, OPT_JOURNAL, OPT_PING_IDLE, OPT_DEAD,
 	OPT_TIMEOUT, OPT_ACK_DELAY, OPT_LISTEN, OPT_SERVICE, OPT_COMMAND,
-	OPT_VERSION, OPT_RECONNECT, OPT_TRIES
+	OPT_VERSION, OPT_RECONNECT, OPT_TRIES, OPT_TOTAL, OPT_SESSIONS,
+	OPT_CONNS, OPT_HANDSHAKE
 };
 
 static const struct option long_options[] = {
@@ -54,6 +55,10 @@ static const struct option long_options[] = {
 	{ "max-inflight", required_argument, NULL, OPT_INFLIGHT },
 	{ "max-links", required_argument, NULL, OPT_LINKS },
 	{ "max-memory", required_argument, NULL, OPT_MEMORY },
+	{ "max-total-memory", required_argument, NULL, OPT_TOTAL },
+	{ "max-sessions", required_argument, NULL, OPT_SESSIONS },
+	{ "max-conns", required_argument, NULL, OPT_CONNS },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 	{ "journal", required_argument, NULL, OPT_JOURNAL },
 	{ "ping-idle", required_argument, NULL, OPT_PING_IDLE },
 	{ "dead", required_argument, NULL, OPT_DEAD },
@@ -87,7 +92,11 @@ usage(FILE *f)
 "  --window BYTES    unacknowledged bytes held (1M)\n"
 "  --max-inflight N  requests served at once per session (1024)\n"
 "  --max-links N     links served per session (65536)\n"
-"  --max-memory BYTES  bytes queued per session (64M)\n"
+"  --max-memory BYTES  heap held for one session's peer (64M)\n"
+"  --max-total-memory BYTES  heap held for all sessions (256M)\n"
+"  --max-sessions N  sessions up or detached (1024)\n"
+"  --max-conns N     transports, handshaking or up (1024)\n"
+"  --handshake-timeout SEC  time a new transport has to handshake (5)\n"
 "  --journal FILE    every sequenced message sent and received\n"
 "  --ping-idle SEC   PING after this silence (5)\n"
 "  --dead SEC        transport dead after this silence (15)\n"
@@ -103,6 +112,28 @@ usage(FILE *f)
 "exit status: 0 success, 1 session or check failed, 2 usage error\n");
 }
 
+const char *
+status_name(int status)
+{
+	static char buf[16];
+
+	return proto_status_name((uint32_t)status, buf, sizeof(buf));
+}
+
+const char *
+peer_text(const char *s)
+{
+	static char buf[1024];
+
+	proto_escape(buf, sizeof(buf), s, strlen(s));
+	return buf;
+}
+
+/*
+ * One line each, whatever the message holds: peer strings are escaped
+ * where they are formatted, and a control character that still gets
+ * here is shown as '?' rather than let it start a forged line.
+ */
 void
 say(int level, const char *fmt, ...)
 {
@@ -111,17 +142,21 @@ say(int level, const char *fmt, ...)
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
+	char msg[2048];
+	size_t i;
 
 	if (level > log_level)
 		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (i = 0; msg[i] != '\0'; i++)
+		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			msg[i] = '?';
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
-	fprintf(stderr, "%02d:%02d:%02d.%03ld msgpeer: %s: ", tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[level]);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%02d:%02d:%02d.%03ld msgpeer: %s: %s\n", tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[level], msg);
 }
 
 static void
@@ -304,6 +339,22 @@ parse_option(struct opts *o, int c)
 	case OPT_MEMORY:
 		o->cfg.max_memory = parse_bytes("--max-memory", optarg,
 		    (uint64_t)1 << 40);
+		break;
+	case OPT_TOTAL:
+		o->cfg.max_total_memory = parse_bytes("--max-total-memory",
+		    optarg, (uint64_t)1 << 40);
+		break;
+	case OPT_SESSIONS:
+		o->cfg.max_sessions = (uint32_t)parse_count("--max-sessions",
+		    optarg, 1, UINT32_MAX);
+		break;
+	case OPT_CONNS:
+		o->cfg.max_conns = (uint32_t)parse_count("--max-conns", optarg,
+		    1, UINT32_MAX);
+		break;
+	case OPT_HANDSHAKE:
+		o->cfg.handshake_ns = parse_seconds("--handshake-timeout",
+		    optarg);
 		break;
 	case OPT_JOURNAL:
 		o->journal = optarg;

@@ -49,6 +49,10 @@ struct run {
 /* msgpeer.c */
 void say(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A STATUS or errno as msgdump names it: "ENOSYS", or the number. */
+const char *status_name(int status);
+/* A peer's string made safe to print (proto_escape), in a static buffer. */
+const char *peer_text(const char *s);
 int run_setup(struct run *r, struct opts *o);
 void run_finish(struct run *r);
 /* Run the loop until r->stop or proto_loop_stop(). */

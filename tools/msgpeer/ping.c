@@ -35,9 +35,12 @@ on_pong(void *arg, struct proto_session *s, uint64_t rtt_ns)
 		p->max = ms;
 	p->sum += ms;
 	p->sum2 += ms * ms;
-	printf("reply from %s: seq=%lld time=%.3f ms\n", info.peer_node,
-	    p->sent, ms);
-	fflush(stdout);
+	/* -q: the summary only, as ping(8) -q. */
+	if (p->r->o->verbose >= 0) {
+		printf("reply from %s: seq=%lld time=%.3f ms\n",
+		    peer_text(info.peer_node), p->sent, ms);
+		fflush(stdout);
+	}
 	if (p->r->o->count > 0 && p->received >= p->r->o->count)
 		proto_loop_stop(p->r->loop);
 }
@@ -74,14 +77,15 @@ on_event(void *arg, struct proto_session *s, enum proto_session_event ev,
 	switch (ev) {
 	case PROTO_EV_UP:
 		proto_session_info(s, &info);
-		printf("PING %s (node %s)\n", p->r->o->addr, info.peer_node);
+		printf("PING %s (node %s)\n", p->r->o->addr,
+		    peer_text(info.peer_node));
 		p->up = 1;
 		p->start_ns = proto_loop_now(p->r->loop);
 		send_ping(p);
 		return;
 	case PROTO_EV_LOST:
 		if (error != ECANCELED)
-			warnx("%s: session lost: %s", p->r->o->addr, text);
+			warnx("session lost: %s", text);
 		p->s = NULL;
 		proto_timer_stop(p->tick);
 		proto_loop_stop(p->r->loop);

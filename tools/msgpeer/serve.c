@@ -19,7 +19,7 @@ describe(struct proto_session *s, const char *what, const char *text)
 	say(PROTO_LOG_INFO, "session %02x%02x%02x%02x with %s %s%s%s "
 	    "(sent %llu, received %llu, retransmitted %llu)", info.id[0],
 	    info.id[1], info.id[2], info.id[3],
-	    info.peer_node[0] ? info.peer_node : "?", what,
+	    info.peer_node[0] ? peer_text(info.peer_node) : "?", what,
 	    text && *text ? ": " : "", text ? text : "",
 	    (unsigned long long)info.sent, (unsigned long long)info.received,
 	    (unsigned long long)info.retransmitted);
