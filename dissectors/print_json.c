@@ -17,8 +17,8 @@
 #include "schema.h"
 #include "value.h"
 
-static void
-json_string(FILE *f, const uint8_t *s, size_t n)
+void
+print_json_string(FILE *f, const uint8_t *s, size_t n)
 {
 	size_t i;
 
@@ -30,6 +30,11 @@ json_string(FILE *f, const uint8_t *s, size_t n)
 		} else if (s[i] < 0x20 || s[i] == 0x7f) {
 			fputs_unlocked("\\u00", f);
 			value_put_hexbytes(f, s + i, 1);
+		} else if (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 &&
+		    s[i + 1] < 0xa0) {
+			/* A C1 control (U+0080..U+009F): CSI is one. */
+			fputs_unlocked("\\u00", f);
+			value_put_hexbytes(f, s + ++i, 1);
 		} else {
 			putc_unlocked(s[i], f);
 		}
@@ -40,7 +45,7 @@ json_string(FILE *f, const uint8_t *s, size_t n)
 static void
 json_cstr(FILE *f, const char *s)
 {
-	json_string(f, (const uint8_t *)s, strlen(s));
+	print_json_string(f, (const uint8_t *)s, strlen(s));
 }
 
 static void
@@ -131,7 +136,7 @@ json_leaf_value(FILE *f, const struct proto_item *it,
 			value_put_u64(f, u);
 		return;
 	case PROTO_KIND_STRING:
-		json_string(f, it->data, proto_item_datalen(it));
+		print_json_string(f, it->data, proto_item_datalen(it));
 		return;
 	case PROTO_KIND_LINKIDS:
 		json_linkids(f, it);
@@ -233,20 +238,29 @@ json_header(FILE *f, const struct proto_msg *m)
 	    proto_msg_is_reply(m) ? "true" : "false", m->length);
 }
 
-/* The error fields shared by stream errors and malformed messages. */
+/*
+ * The error fields shared by stream errors and malformed messages: only
+ * those that mean something for the reason.
+ */
 static void
 json_error_fields(FILE *f, const struct proto_error *err)
 {
+	unsigned values = printer_reason_values(err);
+	const char *field = proto_reason_field(err->reason);
 	char detail[160];
 
-	fprintf(f, "{\"offset\":%" PRIu64 ",\"%s\":", err->offset,
-	    err->reason == PROTO_E_RESYNC ? "note" : "error");
+	fprintf(f, "{\"offset\":%" PRIu64 ",\"error\":", err->offset);
 	json_cstr(f, proto_reason_str(err->reason));
-	fprintf(f, ",\"field\":\"%s\"", proto_reason_field(err->reason));
+	if (field[0] != '\0') {
+		fputs_unlocked(",\"field\":", f);
+		json_cstr(f, field);
+	}
 	if (err->itemid != 0)
 		fprintf(f, ",\"itemid\":%u", err->itemid);
-	fprintf(f, ",\"got\":%" PRIu64 ",\"want\":%" PRIu64, err->got,
-	    err->want);
+	if (values & REASON_GOT)
+		fprintf(f, ",\"got\":%" PRIu64, err->got);
+	if (values & REASON_WANT)
+		fprintf(f, ",\"want\":%" PRIu64, err->want);
 	printer_error_detail(err, detail, sizeof(detail));
 	if (detail[0] != '\0') {
 		fputs_unlocked(",\"detail\":", f);
@@ -261,6 +275,24 @@ print_json_error(struct printer *p, const struct origin *o,
 	json_error_fields(p->out, err);
 	json_origin(p->out, o);
 	fputs_unlocked("}\n", p->out);
+}
+
+void
+print_json_note(struct printer *p, const struct origin *o, uint64_t offset,
+    const struct note *n)
+{
+	FILE *f = p->out;
+
+	fprintf(f, "{\"offset\":%" PRIu64 ",\"note\":", offset);
+	json_cstr(f, n->what);
+	if (n->key != NULL)
+		fprintf(f, ",\"%s\":%" PRIu64, n->key, n->n);
+	if (n->reason != NULL) {
+		fputs_unlocked(",\"reason\":", f);
+		json_cstr(f, n->reason);
+	}
+	json_origin(f, o);
+	fputs_unlocked("}\n", f);
 }
 
 static void

@@ -52,7 +52,8 @@ compact_item(FILE *f, struct proto_iter *parent, const struct proto_item *it,
 	const struct schema_item *si = value_schema(it, parent);
 	uint16_t n = proto_item_datalen(it);
 
-	if (si != NULL)
+	/* -n: the itemid, flags and all, as for a type without a name. */
+	if (si != NULL && !(flags & VALUE_NUMERIC))
 		fputs_unlocked(si->name, f);
 	else
 		fprintf(f, "0x%04x", it->id);

@@ -56,7 +56,7 @@ tree_items(struct printer *p, struct proto_iter *it, int indent,
 		if (p->verbose > 1)
 			fprintf(f, "[@%" PRIu64 " 0x%04x len %u] ",
 			    item.offset, item.id, item.len);
-		if (si != NULL)
+		if (si != NULL && !(flags & VALUE_NUMERIC))
 			fputs_unlocked(si->name, f);
 		else
 			fprintf(f, "0x%04x", item.id);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dissect.h"
 #include "notation.h"
 #include "printer.h"
 #include "schema.h"
@@ -61,9 +62,9 @@ clock_of(struct printer *p, time_t t, int date)
 	return p->clock;
 }
 
-/* ".uuuuuu " */
+/* ".uuuuuu", then a space when `sp`. */
 static void
-put_micros(FILE *f, long ns)
+put_micros(FILE *f, long ns, int sp)
 {
 	char buf[8];
 	long us = ns / 1000;
@@ -75,7 +76,24 @@ put_micros(FILE *f, long ns)
 		us /= 10;
 	}
 	buf[7] = ' ';
-	fwrite_unlocked(buf, 1, sizeof(buf), f);
+	fwrite_unlocked(buf, 1, sp ? 8 : 7, f);
+}
+
+/* b - a; never negative (a capture's clock may step back). */
+static struct timespec
+ts_sub(const struct timespec *b, const struct timespec *a)
+{
+	struct timespec d;
+
+	d.tv_sec = b->tv_sec - a->tv_sec;
+	d.tv_nsec = b->tv_nsec - a->tv_nsec;
+	if (d.tv_nsec < 0) {
+		d.tv_nsec += 1000000000;
+		d.tv_sec--;
+	}
+	if (d.tv_sec < 0)
+		d.tv_sec = d.tv_nsec = 0;
+	return d;
 }
 
 static struct timespec
@@ -83,53 +101,82 @@ time_delta(struct printer *p, const struct timespec *ts)
 {
 	struct timespec d = { 0, 0 };
 
-	if (p->have_prev) {
-		d.tv_sec = ts->tv_sec - p->prev.tv_sec;
-		d.tv_nsec = ts->tv_nsec - p->prev.tv_nsec;
-		if (d.tv_nsec < 0) {
-			d.tv_nsec += 1000000000;
-			d.tv_sec--;
-		}
-	}
+	if (p->have_prev)
+		d = ts_sub(ts, &p->prev);
 	p->prev = *ts;
 	p->have_prev = 1;
 	return d;
 }
 
+void
+printer_set_first(struct printer *p, const struct timespec *ts)
+{
+	if (p->have_first)
+		return;
+	p->first = *ts;
+	p->have_first = 1;
+}
+
+/* Seconds and microseconds, then a space when `sp`. */
 static void
-print_time(struct printer *p, const struct timespec *ts)
+put_seconds(FILE *f, const struct timespec *t, int sp)
+{
+	value_put_u64(f, (uint64_t)t->tv_sec);
+	put_micros(f, t->tv_nsec, sp);
+}
+
+/* The time in form `form`; `sp` adds the space before the rest. */
+static void
+put_time(struct printer *p, FILE *f, enum print_time form,
+    const struct timespec *ts, int sp)
 {
 	struct timespec d;
 	const char *clock;
 
-	switch (p->time) {
+	switch (form) {
 	case TIME_NONE:
 		return;
 	case TIME_EPOCH:
-		value_put_u64(p->out, (uint64_t)ts->tv_sec);
-		put_micros(p->out, ts->tv_nsec);
+		put_seconds(f, ts, sp);
 		return;
 	case TIME_DELTA:
 		d = time_delta(p, ts);
-		value_put_u64(p->out, (uint64_t)d.tv_sec);
-		put_micros(p->out, d.tv_nsec);
+		put_seconds(f, &d, sp);
+		return;
+	case TIME_SINCE_FIRST:
+		printer_set_first(p, ts);
+		d = ts_sub(ts, &p->first);
+		put_seconds(f, &d, sp);
 		return;
 	default:
 		break;
 	}
-	clock = clock_of(p, ts->tv_sec, p->time == TIME_DATE);
+	clock = clock_of(p, ts->tv_sec, form == TIME_DATE);
 	if (clock == NULL)
-		value_put_u64(p->out, (uint64_t)ts->tv_sec);
+		value_put_u64(f, (uint64_t)ts->tv_sec);
 	else
-		fputs_unlocked(clock, p->out);
-	put_micros(p->out, ts->tv_nsec);
+		fputs_unlocked(clock, f);
+	put_micros(f, ts->tv_nsec, sp);
+}
+
+int
+printer_put_time(struct printer *p, FILE *f, const struct timespec *ts)
+{
+	enum print_time form = p->time;
+
+	if (form == TIME_NONE)
+		return 0;
+	if (form == TIME_DELTA)
+		form = TIME_SINCE_FIRST;
+	put_time(p, f, form, ts, 0);
+	return 1;
 }
 
 void
 print_prefix(struct printer *p, const struct origin *o)
 {
 	if (o->has_time)
-		print_time(p, &o->ts);
+		put_time(p, p->out, p->time, &o->ts, 1);
 	if (o->src == NULL)
 		return;
 	fputs_unlocked(o->src, p->out);
@@ -150,6 +197,32 @@ item_label(uint16_t itemid, char *buf, size_t len)
 		snprintf(buf, len, "%s (0x%04x)", si->name, itemid);
 	else
 		snprintf(buf, len, "itemid 0x%04x", itemid);
+}
+
+unsigned
+printer_reason_values(const struct proto_error *e)
+{
+	switch (e->reason) {
+	case PROTO_E_SHORT_HEADER:
+	case PROTO_E_LENGTH:
+	case PROTO_E_TRUNCATED:
+	case PROTO_E_ITEM_OVERRUN:
+	case PROTO_E_ITEMLEN:
+	case PROTO_E_ITEMS_END:
+	case PROTO_E_DEPTH:
+	case PROTO_E_REF_LEN:
+	case PROTO_E_ITEM_SIZE:
+		return REASON_GOT | REASON_WANT;
+	case PROTO_E_MSG_PAD:
+	case PROTO_E_LINK_LEN:
+		return REASON_GOT;
+	case PROTO_E_CRC:
+		/* 0 and 0: no CRC item at all. */
+		return e->got != 0 || e->want != 0 ? REASON_GOT | REASON_WANT :
+		    0;
+	default:
+		return 0;
+	}
 }
 
 /* The numbers that explain a reason, or "" when it needs none. */
@@ -195,14 +268,11 @@ reason_numbers(const struct proto_error *e, char *buf, size_t len)
 		snprintf(buf, len, "%llu data bytes, must be %llu", got, want);
 		break;
 	case PROTO_E_CRC:
-		if (got != 0 || want != 0)
+		if (printer_reason_values(e) != 0)
 			snprintf(buf, len, "CRC 0x%08llx, must be 0x%08llx",
 			    got, want);
 		else
 			snprintf(buf, len, "no CRC item at the end");
-		break;
-	case PROTO_E_RESYNC:
-		snprintf(buf, len, "%llu bytes skipped", got);
 		break;
 	default:
 		break;
@@ -240,23 +310,12 @@ printer_stream_error(struct printer *p, const struct origin *o,
 		return;
 	}
 	if (p->form == FORM_NOTATION) {
-		fprintf(p->out, "# @%" PRIu64 " ", err->offset);
-		if (err->reason == PROTO_E_RESYNC) {
-			fprintf(p->out, "resynchronised after skipping %" PRIu64
-			    " bytes\n", err->got);
-			return;
-		}
-		fputs_unlocked("error: ", p->out);
+		fprintf(p->out, "# @%" PRIu64 " error: ", err->offset);
 		print_reason(p->out, err);
 		putc_unlocked('\n', p->out);
 		return;
 	}
 	print_prefix(p, o);
-	if (err->reason == PROTO_E_RESYNC) {
-		fprintf(p->out, "@%" PRIu64 " resynchronised after skipping "
-		    "%" PRIu64 " bytes\n", err->offset, err->got);
-		return;
-	}
 	fprintf(p->out, "@%" PRIu64 " %serror: ", err->offset, color_bad(p));
 	print_reason(p->out, err);
 	fprintf(p->out, "%s\n", color_off(p));
@@ -264,20 +323,93 @@ printer_stream_error(struct printer *p, const struct origin *o,
 
 void
 printer_note(struct printer *p, const struct origin *o, uint64_t offset,
-    const char *text)
+    const struct note *n)
 {
 	if (p->form == FORM_JSON) {
-		fprintf(p->out, "{\"offset\":%" PRIu64 ",\"note\":\"", offset);
-		/* Notes are the tools' own ASCII text: no escaping needed. */
-		fprintf(p->out, "%s\"}\n", text);
+		print_json_note(p, o, offset, n);
 		return;
 	}
 	if (p->form == FORM_NOTATION) {
-		fprintf(p->out, "# @%" PRIu64 " %s\n", offset, text);
+		fprintf(p->out, "# @%" PRIu64 " %s\n", offset, n->text);
 		return;
 	}
 	print_prefix(p, o);
-	fprintf(p->out, "@%" PRIu64 " %s\n", offset, text);
+	fprintf(p->out, "@%" PRIu64 " %s\n", offset, n->text);
+}
+
+static const char *
+plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+/* In step again, or skipped to the end: what happened, in words. */
+static void
+resync_note(const struct dissect_event *ev, struct note *n, char *buf,
+    size_t len)
+{
+	unsigned long long k = ev->skipped;
+
+	n->key = "skipped";
+	n->n = ev->skipped;
+	switch (ev->cause) {
+	case DISSECT_AFTER_ERROR:
+		n->what = "resynchronised";
+		snprintf(buf, len, "resynchronised after skipping %llu byte%s",
+		    k, plural(k));
+		break;
+	case DISSECT_AFTER_GAP:
+		n->what = "resynchronised after a gap";
+		snprintf(buf, len, "resynchronised after the gap, skipping "
+		    "%llu byte%s of messages it cut", k, plural(k));
+		break;
+	case DISSECT_JOINED:
+		n->what = "joined mid-stream";
+		if (k == 0) {
+			n->key = NULL;
+			snprintf(buf, len, "joined mid-stream");
+		} else
+			snprintf(buf, len, "joined mid-stream, skipping %llu "
+			    "byte%s", k, plural(k));
+		break;
+	case DISSECT_SKIPPED_END:
+		n->what = "skipped to the end of the stream";
+		snprintf(buf, len, "%llu byte%s skipped to the end of the "
+		    "stream", k, plural(k));
+		break;
+	}
+	n->text = buf;
+}
+
+void
+printer_stream_event(struct printer *p, const struct origin *o,
+    const struct dissect_event *ev)
+{
+	const char *why = ev->err != NULL ? proto_reason_str(ev->err->reason) :
+	    "no message found";
+	struct note n = { NULL, NULL, NULL, 0, NULL };
+	char text[160];
+	uint64_t offset = ev->offset;
+
+	switch (ev->type) {
+	case DISSECT_STREAM_ERROR:
+		printer_stream_error(p, o, ev->err);
+		return;
+	case DISSECT_RESYNC:
+		resync_note(ev, &n, text, sizeof(text));
+		break;
+	case DISSECT_NOT_MSGKIT:
+		n.what = "not msgkit traffic";
+		n.reason = why;
+		snprintf(text, sizeof(text), "not msgkit traffic (%s): stream "
+		    "ignored", why);
+		n.text = text;
+		offset = ev->err != NULL ? ev->err->offset : 0;
+		break;
+	default:
+		return;
+	}
+	printer_note(p, o, offset, &n);
 }
 
 static void

@@ -17,6 +17,8 @@
 #include "libproto/proto_decode.h"
 #include "libproto/proto_error.h"
 
+struct dissect_event;
+
 enum print_form {
 	FORM_LINE,		/* default: one line per message */
 	FORM_TREE,		/* -v */
@@ -29,7 +31,8 @@ enum print_time {
 	TIME_NONE,		/* -t */
 	TIME_EPOCH,		/* -tt: 1700000000.000001 */
 	TIME_DELTA,		/* -ttt: since the previous line */
-	TIME_DATE		/* -tttt: 2026-11-21 12:00:00.000001 */
+	TIME_DATE,		/* -tttt: 2026-11-21 12:00:00.000001 */
+	TIME_SINCE_FIRST	/* -ttttt: since the first packet */
 };
 
 struct printer {
@@ -42,6 +45,8 @@ struct printer {
 	int color;		/* ANSI colour */
 	int have_prev;		/* for TIME_DELTA */
 	struct timespec prev;
+	int have_first;		/* for TIME_SINCE_FIRST */
+	struct timespec first;
 	int clock_valid;	/* clock[] holds clock_sec's time of day */
 	int clock_date;
 	time_t clock_sec;
@@ -66,13 +71,44 @@ struct origin {
 void printer_message(struct printer *p, const struct origin *o,
     const struct proto_msg *m, const struct proto_error *err);
 
-/* A framing error, a resynchronisation or a gap in a stream. */
+/* A framing error. */
 void printer_stream_error(struct printer *p, const struct origin *o,
     const struct proto_error *err);
 
-/* A note about a stream that is not an error ("not msgkit traffic"). */
+/*
+ * A note about a stream that is not an error: "@OFFSET text" in the line
+ * and tree forms, "# @OFFSET text" in the notation, and in JSON
+ * {"offset":N,"note":what} with `key`:n when key is set and
+ * "reason":reason when reason is, then the origin's members.
+ */
+struct note {
+	const char *what;	/* "joined mid-stream": stable, no numbers */
+	const char *text;	/* "joined mid-stream, skipping 8 bytes" */
+	const char *key;	/* "skipped", "missing", or NULL */
+	uint64_t n;
+	const char *reason;	/* NULL, or a reason of the tools' own */
+};
+
 void printer_note(struct printer *p, const struct origin *o, uint64_t offset,
-    const char *text);
+    const struct note *n);
+
+/*
+ * A dissect_event that is not a message: a framing error, a stream in
+ * step again (or skipped to its end), a stream that is not msgkit.
+ */
+void printer_stream_event(struct printer *p, const struct origin *o,
+    const struct dissect_event *ev);
+
+/*
+ * A time alone, as the -t options in use write it before a line (no
+ * trailing space); TIME_NONE writes nothing and returns 0, else 1. For
+ * statistics: TIME_DELTA writes the time since the first packet, as
+ * TIME_SINCE_FIRST does, since there is no line before.
+ */
+int printer_put_time(struct printer *p, FILE *f, const struct timespec *ts);
+
+/* The capture's first packet, for TIME_SINCE_FIRST; the first set wins. */
+void printer_set_first(struct printer *p, const struct timespec *ts);
 
 /*
  * The explanation of an error after its reason: "itemlen 300, 24 bytes
@@ -80,6 +116,11 @@ void printer_note(struct printer *p, const struct origin *o, uint64_t offset,
  */
 void printer_error_detail(const struct proto_error *err, char *buf,
     size_t len);
+
+/* Which of err's got and want mean something for its reason. */
+#define REASON_GOT	0x1u
+#define REASON_WANT	0x2u
+unsigned printer_reason_values(const struct proto_error *err);
 
 /* "reason (detail)": the reason, then the numbers, if any. */
 void print_reason(FILE *f, const struct proto_error *err);
@@ -102,7 +143,15 @@ void print_json(struct printer *p, const struct origin *o,
     const struct proto_msg *m, const struct proto_error *err);
 void print_json_error(struct printer *p, const struct origin *o,
     const struct proto_error *err);
+void print_json_note(struct printer *p, const struct origin *o,
+    uint64_t offset, const struct note *n);
 void print_hex(FILE *f, const uint8_t *p, size_t n);
+/*
+ * A JSON string of bytes from the wire: quote, backslash, control
+ * characters (C0, DEL, and C1 as UTF-8) escaped as \uXXXX, so no string
+ * can drive a terminal when jq -r prints it.
+ */
+void print_json_string(FILE *f, const uint8_t *s, size_t n);
 
 /* ANSI colours, empty strings when colour is off. */
 const char *color_cmd(const struct printer *p);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proto_numbers.h"
+#include "printer.h"
 #include "schema.h"
 #include "histo.h"
 #include "track.h"
@@ -35,6 +36,7 @@ struct pending {
 	uint16_t command;
 	uint8_t dir;
 	uint8_t used;
+	uint64_t seq;		/* commands seen before it, all connections */
 	struct timespec ts;
 	int has_ts;
 };
@@ -44,6 +46,7 @@ struct unanswered {
 	uint64_t linkid;
 	uint32_t msgid;
 	uint16_t command;
+	uint64_t seq;
 	int has_ts;
 	struct timespec ts;
 };
@@ -61,7 +64,8 @@ struct track {
 	uint64_t messages, bytes, malformed, skipped_bytes;
 	uint64_t not_msgkit, untracked, msgid_reused, one_way;
 	uint64_t unanswered_total;
-	struct unanswered shown[TRACK_UNANSWERED_SHOWN];
+	uint64_t seq;		/* commands seen */
+	struct unanswered shown[TRACK_UNANSWERED_SHOWN]; /* the earliest */
 	size_t nshown;
 };
 
@@ -179,25 +183,51 @@ slot_remove(struct track_conn *c, struct pending *p)
 	}
 }
 
+/* Sent before: by time when both have one, then in the order seen. */
+static int
+sent_before(const struct unanswered *a, const struct unanswered *b)
+{
+	if (a->has_ts && b->has_ts) {
+		if (a->ts.tv_sec != b->ts.tv_sec)
+			return a->ts.tv_sec < b->ts.tv_sec;
+		if (a->ts.tv_nsec != b->ts.tv_nsec)
+			return a->ts.tv_nsec < b->ts.tv_nsec;
+	}
+	return a->seq < b->seq;
+}
+
+/*
+ * Keep the TRACK_UNANSWERED_SHOWN commands sent first, whatever order
+ * connections end in and the hash table gives them up: the report is
+ * the same for the same input.
+ */
 static void
 remember_unanswered(struct track *t, const struct track_conn *c,
     const struct pending *p)
 {
-	struct unanswered *u;
+	struct unanswered u, *slot = NULL;
 	struct cmd_stats *s = stats_for(t, p->command);
+	size_t i;
 
 	if (s != NULL)
 		s->unanswered++;
 	t->unanswered_total++;
-	if (t->nshown >= TRACK_UNANSWERED_SHOWN)
+	snprintf(u.label, sizeof(u.label), "%s", c->label);
+	u.linkid = p->linkid;
+	u.msgid = p->msgid;
+	u.command = p->command;
+	u.seq = p->seq;
+	u.has_ts = p->has_ts;
+	u.ts = p->ts;
+	if (t->nshown < TRACK_UNANSWERED_SHOWN) {
+		t->shown[t->nshown++] = u;
 		return;
-	u = &t->shown[t->nshown++];
-	snprintf(u->label, sizeof(u->label), "%s", c->label);
-	u->linkid = p->linkid;
-	u->msgid = p->msgid;
-	u->command = p->command;
-	u->has_ts = p->has_ts;
-	u->ts = p->ts;
+	}
+	for (i = 0; i < t->nshown; i++)
+		if (slot == NULL || sent_before(slot, &t->shown[i]))
+			slot = &t->shown[i];
+	if (sent_before(&u, slot))
+		*slot = u;
 }
 
 static void
@@ -233,6 +263,7 @@ command_seen(struct track *t, struct track_conn *c, int dir,
 	p->linkid = m->linkid;
 	p->msgid = m->msgid;
 	p->command = proto_msg_command(m);
+	p->seq = t->seq++;
 	if (ts != NULL) {
 		p->ts = *ts;
 		p->has_ts = 1;
@@ -383,33 +414,54 @@ report_row(FILE *f, uint16_t command, const struct cmd_stats *s, int numeric)
 	putc('\n', f);
 }
 
-static void
-report_unanswered(const struct track *t, FILE *f, int numeric)
+static int
+unanswered_cmp(const void *a, const void *b)
 {
+	if (sent_before(a, b))
+		return -1;
+	return sent_before(b, a) ? 1 : 0;
+}
+
+/* The commands kept for the report, in the order they were sent. */
+static size_t
+sorted_unanswered(const struct track *t,
+    struct unanswered out[TRACK_UNANSWERED_SHOWN])
+{
+	memcpy(out, t->shown, t->nshown * sizeof(*out));
+	qsort(out, t->nshown, sizeof(*out), unanswered_cmp);
+	return t->nshown;
+}
+
+static void
+report_unanswered(const struct track *t, FILE *f, struct printer *pr)
+{
+	struct unanswered shown[TRACK_UNANSWERED_SHOWN];
 	const struct unanswered *u;
 	char name[24];
-	size_t i;
+	size_t i, n;
 
 	if (t->unanswered_total == 0)
 		return;
 	fprintf(f, "\nnever answered: %" PRIu64 "\n", t->unanswered_total);
-	for (i = 0; i < t->nshown; i++) {
-		u = &t->shown[i];
-		command_name(name, sizeof(name), u->command, numeric);
+	n = sorted_unanswered(t, shown);
+	for (i = 0; i < n; i++) {
+		u = &shown[i];
+		command_name(name, sizeof(name), u->command, pr->numeric);
 		fprintf(f, "  %s: link 0x%" PRIx64 " msg %" PRIu32 " %s",
 		    u->label, u->linkid, u->msgid, name);
-		if (u->has_ts)
-			fprintf(f, " at %lld.%06ld", (long long)u->ts.tv_sec,
-			    u->ts.tv_nsec / 1000);
+		if (u->has_ts && pr->time != TIME_NONE) {
+			fputs(" at ", f);
+			printer_put_time(pr, f, &u->ts);
+		}
 		putc('\n', f);
 	}
-	if (t->unanswered_total > t->nshown)
+	if (t->unanswered_total > n)
 		fprintf(f, "  ... and %" PRIu64 " more\n",
-		    t->unanswered_total - t->nshown);
+		    t->unanswered_total - n);
 }
 
 void
-track_report(const struct track *t, FILE *f, int numeric)
+track_report(const struct track *t, FILE *f, struct printer *pr)
 {
 	size_t i;
 
@@ -418,8 +470,8 @@ track_report(const struct track *t, FILE *f, int numeric)
 	    "p50 ms", "p90 ms", "p99 ms", "max ms");
 	for (i = 0; i < COMMANDS; i++)
 		if (t->cmd[i] != NULL)
-			report_row(f, (uint16_t)i, t->cmd[i], numeric);
-	report_unanswered(t, f, numeric);
+			report_row(f, (uint16_t)i, t->cmd[i], pr->numeric);
+	report_unanswered(t, f, pr);
 	fprintf(f, "\n%" PRIu64 " messages, %" PRIu64 " bytes, %" PRIu64
 	    " malformed, %" PRIu64 " bytes skipped, %" PRIu64
 	    " streams not msgkit\n", t->messages, t->bytes, t->malformed,
@@ -431,4 +483,87 @@ track_report(const struct track *t, FILE *f, int numeric)
 		fprintf(f, "%" PRIu64 " commands not tracked (limit %u), %"
 		    PRIu64 " msgids reused while outstanding\n", t->untracked,
 		    TRACK_PENDING_MAX, t->msgid_reused);
+}
+
+/* ,"name":"HELLO" or ,"name":null; the command as sent, reply bit off. */
+static void
+json_command(FILE *f, uint16_t command)
+{
+	const struct schema_command *sc = schema_command(command);
+
+	fprintf(f, "\"command\":%u,\"name\":", command);
+	if (sc != NULL)
+		fprintf(f, "\"%s\"", sc->name);
+	else
+		fputs("null", f);
+}
+
+static void
+json_row(FILE *f, uint16_t command, const struct cmd_stats *s)
+{
+	putc('{', f);
+	json_command(f, command);
+	fprintf(f, ",\"commands\":%" PRIu64 ",\"replies\":%" PRIu64
+	    ",\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"malformed\":%"
+	    PRIu64 ",\"unanswered\":%" PRIu64 ",\"orphans\":%" PRIu64,
+	    s->commands, s->replies, s->bytes, s->errors, s->malformed,
+	    s->unanswered, s->orphans);
+	if (s->latency.count == 0) {
+		fputs(",\"latency_ns\":null}", f);
+		return;
+	}
+	fprintf(f, ",\"latency_ns\":{\"count\":%" PRIu64 ",\"p50\":%" PRIu64
+	    ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "}}",
+	    s->latency.count, histo_percentile(&s->latency, 50),
+	    histo_percentile(&s->latency, 90),
+	    histo_percentile(&s->latency, 99), s->latency.max);
+}
+
+static void
+json_unanswered(const struct track *t, FILE *f)
+{
+	struct unanswered shown[TRACK_UNANSWERED_SHOWN];
+	const struct unanswered *u;
+	size_t i, n = sorted_unanswered(t, shown);
+
+	fprintf(f, ",\"unanswered\":{\"total\":%" PRIu64 ",\"first\":[",
+	    t->unanswered_total);
+	for (i = 0; i < n; i++) {
+		u = &shown[i];
+		fputs(i > 0 ? ",{\"conn\":" : "{\"conn\":", f);
+		print_json_string(f, (const uint8_t *)u->label,
+		    strlen(u->label));
+		fprintf(f, ",\"linkid\":%" PRIu64 ",\"msgid\":%" PRIu32 ",",
+		    u->linkid, u->msgid);
+		json_command(f, u->command);
+		if (u->has_ts)
+			fprintf(f, ",\"time\":%lld.%09ld",
+			    (long long)u->ts.tv_sec, u->ts.tv_nsec);
+		putc('}', f);
+	}
+	fputs("]}", f);
+}
+
+void
+track_report_json(const struct track *t, FILE *f)
+{
+	size_t i;
+	int n = 0;
+
+	fputs("\"commands\":[", f);
+	for (i = 0; i < COMMANDS; i++) {
+		if (t->cmd[i] == NULL)
+			continue;
+		if (n++ > 0)
+			putc(',', f);
+		json_row(f, (uint16_t)i, t->cmd[i]);
+	}
+	putc(']', f);
+	json_unanswered(t, f);
+	fprintf(f, ",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
+	    ",\"malformed\":%" PRIu64 ",\"skipped_bytes\":%" PRIu64
+	    ",\"not_msgkit\":%" PRIu64 ",\"one_way_streams\":%" PRIu64
+	    ",\"untracked\":%" PRIu64 ",\"msgids_reused\":%" PRIu64,
+	    t->messages, t->bytes, t->malformed, t->skipped_bytes,
+	    t->not_msgkit, t->one_way, t->untracked, t->msgid_reused);
 }

@@ -59,7 +59,21 @@ void track_not_msgkit(struct track *t);
 /* Whether anything malformed was seen (msgdump's exit status 1). */
 int track_saw_malformed(const struct track *t);
 
-/* The statistics table, the unanswered commands and the totals. */
-void track_report(const struct track *t, FILE *f, int numeric);
+struct printer;
+
+/*
+ * The statistics table, the commands never answered (the first
+ * TRACK_UNANSWERED_SHOWN sent, in the order sent, their times as the
+ * printer's -t form writes them) and the totals. Names or numbers as the
+ * printer's -n says.
+ */
+void track_report(const struct track *t, FILE *f, struct printer *pr);
+
+/*
+ * The same as the members of a JSON object, without its braces:
+ * "commands":[...],"unanswered":{...},"messages":N,... Latencies are in
+ * nanoseconds, times in seconds since the epoch.
+ */
+void track_report_json(const struct track *t, FILE *f);
 
 #endif

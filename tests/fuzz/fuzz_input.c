@@ -111,7 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	in = input_open(path, INPUT_PCAP, NULL, err, sizeof(err));
+	in = input_open(path, INPUT_PCAP, NULL, NULL, err, sizeof(err));
 	if (in == NULL) {
 		if (err[0] == '\0')
 			__builtin_trap();	/* a failure must say why */

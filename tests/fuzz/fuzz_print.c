@@ -76,7 +76,7 @@ on_event(void *arg, const struct dissect_event *ev)
 			printer_message(&c->pr[i], &o, ev->m, ev->err);
 			break;
 		default:
-			printer_stream_error(&c->pr[i], &o, ev->err);
+			printer_stream_event(&c->pr[i], &o, ev);
 			break;
 		}
 	}
@@ -111,7 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.pr[i].verbose = i == 4 ? 2 : 1;
 		c.pr[i].hex = i == 4;
 		c.pr[i].numeric = i == 1;
-		c.pr[i].time = (enum print_time)i;
+		c.pr[i].time = i == 4 ? TIME_SINCE_FIRST : (enum print_time)i;
 	}
 	c.track = track_new();
 	c.conn = track_conn_new(c.track, "fuzz", 1);
@@ -131,7 +131,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dissect_free(&s[i]);
 	}
 	track_conn_end(c.track, c.conn);
-	track_report(c.track, devnull, 0);
+	for (i = 0; i < 5; i++)
+		track_report(c.track, devnull, &c.pr[i]);
+	track_report_json(c.track, devnull);
 	track_free(c.track);
 	fclose(devnull);
 	return 0;

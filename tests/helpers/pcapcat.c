@@ -214,7 +214,8 @@ main(int argc, char **argv)
 	}
 	cat.dir = argv[optind + 1];
 	/* Sniffed, as msgdump does: "-" (a pipe) works too. */
-	in = input_open(argv[optind], INPUT_AUTO, filter, ebuf, sizeof(ebuf));
+	in = input_open(argv[optind], INPUT_AUTO, filter, NULL, ebuf,
+	    sizeof(ebuf));
 	if (in == NULL)
 		errx(2, "%s", ebuf);
 	if (input_format(in) != INPUT_PCAP)

@@ -12,6 +12,7 @@ script="$MSGKIT_HELPERS/msgscript"
 	exit 1
 "$script" -d out -o "$tmp/client.raw" "$gold/session.msg" || exit 1
 "$script" -o "$tmp/malformed.raw" "$gold/malformed.msg" || exit 1
+"$script" -w "$tmp/hostile.pcap" "$gold/hostile.msg" || exit 1
 
 fail=0
 n=0

@@ -1,7 +1,10 @@
 #!/bin/sh
 # msgdump as a user meets it: exit statuses, stdin and pipes, -c, the
 # text notation through the tools and back, -w read back by msgdump and
-# by tshark, JSON that jq accepts, colour only where allowed, I/O errors.
+# by tshark (IPv6 kept), JSON that jq accepts (statistics included), the
+# flags as tcpdump users type them, colour only where allowed, I/O
+# errors, inputs that are empty or not msgkit at all, bytes skipped, a
+# capture that lost a segment (editcap), strings that would forge lines.
 set -u
 top=${MSGKIT_TOP:?run through tests/run.sh}
 dump="$MSGKIT_BIN/msgdump"
@@ -134,7 +137,8 @@ grep -q '"linkid":18446744073709551615,"msgid":4294967295' "$tmp/big.json" &&
 grep -q '"value":18446744073709551615' "$tmp/big.json" ||
 	{ echo "FAIL: u64 not exact in JSON"; cat "$tmp/big.json"; fail=1; }
 
-# Colour: never in a pipe or with NO_COLOR, on request otherwise.
+# Colour: never in a pipe, on request otherwise; NO_COLOR changes only
+# the default (auto), as msgdump(1) and no-color.org say.
 esc=$(printf '\033')
 unset NO_COLOR
 "$dump" -r "$tmp/s.raw" >"$tmp/c"
@@ -142,9 +146,174 @@ grep -q "$esc" "$tmp/c" && { echo "FAIL: colour in a pipe"; fail=1; }
 "$dump" -r "$tmp/s.raw" --color=always >"$tmp/c"
 grep -q "$esc" "$tmp/c" || { echo "FAIL: no colour with --color=always"; fail=1; }
 NO_COLOR=1 "$dump" -r "$tmp/s.raw" --color=always >"$tmp/c"
-grep -q "$esc" "$tmp/c" && { echo "FAIL: colour despite NO_COLOR"; fail=1; }
+grep -q "$esc" "$tmp/c" ||
+	{ echo "FAIL: NO_COLOR overrode --color=always"; fail=1; }
+NO_COLOR=1 script -qec "'$dump' -r '$tmp/s.raw' -c 1" /dev/null >"$tmp/c"
+grep -q "$esc" "$tmp/c" &&
+	{ echo "FAIL: colour on a terminal despite NO_COLOR"; fail=1; }
 "$dump" -r "$tmp/s.raw" --color=always -j >"$tmp/c"
 grep -q "$esc" "$tmp/c" && { echo "FAIL: colour in JSON"; fail=1; }
+export NO_COLOR=1
+
+# The flags as tcpdump users type them: each does what msgdump(1) says,
+# or is refused with a usage error.
+"$dump" -r "$tmp/s.pcap" -n >"$tmp/n1"
+grep -q 'STATUS=\|NAME=\|VFS_LOOKUP' "$tmp/n1" &&
+	{ echo "FAIL: -n left names: $(grep -m1 'STATUS=' "$tmp/n1")"; fail=1; }
+grep -q ' 0x0200 reply len 24 0x0001=2 ' "$tmp/n1" ||
+	{ echo "FAIL: -n: no ENOENT as 0x0001=2"; fail=1; }
+"$dump" -r "$tmp/s.pcap" -nn >"$tmp/n2"
+same "-nn as -n" "$tmp/n1" "$tmp/n2"
+check "-nnn" 2 "$dump" -r "$tmp/s.pcap" -nnn
+expect_err "at most -nn"
+check "-XX" 2 "$dump" -r "$tmp/s.pcap" -XX
+expect_err "give -X once"
+check "-vvv" 2 "$dump" -r "$tmp/s.pcap" -vvv
+expect_err "at most -vv"
+check "-tttttt" 2 "$dump" -r "$tmp/s.pcap" -tttttt
+expect_err "at most -ttttt"
+# -ttttt: the time since the first packet (the SYN at .000), as tcpdump.
+check "-ttttt" 0 "$dump" -r "$tmp/s.pcap" -ttttt -c 3
+[ "$(cut -d' ' -f1 "$tmp/out" | tr '\n' ' ')" = "0.001000 0.002000 0.003000 " ] ||
+	{ echo "FAIL: -ttttt: $(head -n 3 "$tmp/out")"; fail=1; }
+
+# Statistics: JSON with -j, where jq reads it; text on stderr with -m,
+# whose output is read back; never-answered times in the -t form in use.
+"$dump" -r "$tmp/s.pcap" -j --stats >"$tmp/js" 2>"$tmp/err"
+jq -e . "$tmp/js" >/dev/null || { echo "FAIL: jq rejects -j --stats"; fail=1; }
+[ "$(tail -n 1 "$tmp/js" | jq '.statistics.messages')" = 30 ] ||
+	{ echo "FAIL: -j --stats: last line $(tail -n 1 "$tmp/js")"; fail=1; }
+[ "$("$dump" -r "$tmp/s.pcap" -q -j | jq -c '[.statistics.capture.frames,
+    .statistics.unanswered.total, (.statistics.commands | length)]')" = \
+    '[36,1,14]' ] || { echo "FAIL: -q -j"; fail=1; }
+"$dump" -r "$tmp/s.pcap" -m --stats >"$tmp/ms" 2>"$tmp/err"
+"$script" -o "$tmp/ms.raw" "$tmp/ms" ||
+	{ echo "FAIL: -m --stats output does not read back"; fail=1; }
+grep -q '^30 messages' "$tmp/err" ||
+	{ echo "FAIL: -m --stats: no statistics on stderr"; fail=1; }
+for t in "at 22:13:20.029000|" "at 1700000000.029000|-tt" \
+    "at 2023-11-14 22:13:20.029000|-tttt" "at 0.029000|-ttttt" \
+    "at 0.029000|-ttt" "VFS_STATFS\$|-t"; do
+	# shellcheck disable=SC2086 # the flag is a word, or none
+	"$dump" -r "$tmp/s.pcap" -q ${t#*|} | grep 'msg 14 VFS_STATFS' \
+	    >"$tmp/t"
+	grep -q "${t%|*}" "$tmp/t" ||
+		{ echo "FAIL: never answered with ${t#*|}: $(cat "$tmp/t")"; fail=1; }
+done
+# In the order sent, whatever the order connections end and tables give
+# them up: with the replies filtered out, every command is unanswered.
+"$dump" -r "$tmp/s.pcap" -q 'src port 40000' |
+	sed -n 's/^  .* msg \([0-9]*\) .*/\1/p' | tr '\n' ' ' >"$tmp/order"
+[ "$(cat "$tmp/order")" = "1 2 3 4 5 6 7 8 9 10 11 12 13 14 " ] ||
+	{ echo "FAIL: never answered out of order: $(cat "$tmp/order")"; fail=1; }
+
+# README's example: the failed replies, and only they (parts and PING
+# replies, whose first item is not STATUS, are not failures).
+"$dump" -j -r "$tmp/s.pcap" |
+	jq -c 'select(.reply and any(.items[]; .name == "STATUS" and .value != 0)) | .msgid' |
+	tr '\n' ' ' >"$tmp/failed"
+[ "$(cat "$tmp/failed")" = "5 10 12 " ] ||
+	{ echo "FAIL: README's jq example gives $(cat "$tmp/failed")"; fail=1; }
+
+# Inputs that are not what they seem: each said so, each byte counted.
+check "empty input" 1 "$dump" -r /dev/null
+expect_err "/dev/null: empty input"
+check "empty pipe" 1 sh -c "'$dump' -r - </dev/null"
+expect_err "stdin: empty input"
+printf 'Dear msgdump,\n\033[31mthis is a letter.\n' >"$tmp/letter.txt"
+check "a text file" 1 "$dump" -r "$tmp/letter.txt"
+expect_err 'letter.txt: not a capture or a msgkit stream: starts with "Dear msg" (446561'
+grep -q "$esc" "$tmp/err" && { echo "FAIL: the hint prints raw escapes"; fail=1; }
+check "a text file, forced raw" 1 "$dump" -F raw -r "$tmp/letter.txt"
+grep -q 'not a capture' "$tmp/err" && { echo "FAIL: hint despite -F raw"; fail=1; }
+head -c 4096 /dev/zero | tr '\0' '\377' >"$tmp/junk"
+check "4 KB of junk" 1 "$dump" -q -r "$tmp/junk"
+grep -q ', 4096 bytes skipped,' "$tmp/out" ||
+	{ echo "FAIL: junk: $(grep skipped "$tmp/out")"; fail=1; }
+{ cat "$tmp/s.raw"; head -c 5242880 /dev/zero | tr '\0' '\377'; } >"$tmp/tail"
+check "5 MB of trailing junk" 1 "$dump" -r "$tmp/tail" --stats
+grep -q ', 5242880 bytes skipped,' "$tmp/out" ||
+	{ echo "FAIL: trailing junk: $(grep skipped "$tmp/out")"; fail=1; }
+grep -q '^@1824 5242880 bytes skipped to the end of the stream$' "$tmp/out" ||
+	{ echo "FAIL: trailing junk: no note"; fail=1; }
+"$dump" -r "$tmp/m.raw" -j | jq -c 'select(.note) | keys' | sort -u >"$tmp/k"
+[ "$(cat "$tmp/k")" = '["note","offset","skipped"]' ] ||
+	{ echo "FAIL: JSON notes carry $(cat "$tmp/k")"; fail=1; }
+"$dump" -r "$tmp/m.raw" -j | jq -e 'select(.error) | .field == "" or
+    (.want == 0 and .error != "length < 16")' >/dev/null &&
+	{ echo "FAIL: JSON errors carry empty fields"; fail=1; }
+# Joined mid-way: says so, never "skipping 0 bytes".
+"$script" -d out -o "$tmp/c.raw" "$top/tests/golden/session.msg"
+"$script" -d in -o "$tmp/sv.raw" "$top/tests/golden/session.msg"
+"$MSGKIT_HELPERS/mkpcap" --no-syn -o "$tmp/nosyn.pcap" "$tmp/c.raw" \
+    "$tmp/sv.raw"
+check "joined mid-stream" 0 "$dump" -r "$tmp/nosyn.pcap" -t
+grep -q 'skipping 0 bytes' "$tmp/out" && { echo "FAIL: skipping 0 bytes"; fail=1; }
+[ "$(grep -c ': @0 joined mid-stream$' "$tmp/out")" = 2 ] ||
+	{ echo "FAIL: mid-stream: $(head -n 2 "$tmp/out")"; fail=1; }
+"$dump" -r "$tmp/nosyn.pcap" -m | grep -v '^#' | sed 's/^[<>] //' |
+	sort >"$tmp/ns1"
+"$dump" -r "$tmp/s.pcap" -m | sed 's/^[<>] //' | sort >"$tmp/ns2"
+same "joined mid-stream: every message" "$tmp/ns1" "$tmp/ns2"
+
+# A segment lost by the capture (editcap drops frame 8, the client's
+# VFS_GETATTR): the gap is reported where it happens, what follows keeps
+# its own time and order, and replies still pair with their commands.
+editcap "$tmp/s.pcap" "$tmp/hole.pcap" 8 >/dev/null 2>&1 ||
+	{ echo "FAIL: editcap"; fail=1; }
+check "a lost segment" 0 "$dump" -r "$tmp/hole.pcap" -tt --stats
+sed -n '5,8p' "$tmp/out" | cut -d' ' -f1,5- >"$tmp/hole"
+printf '%s\n' \
+    '1700000000.006000 link 0x1 msg 3 VFS_GETATTR reply len 156 STATUS=OK ATTR{MODE=0o40755 UID=1000 GID=1000 SIZE=4096 ...}' \
+    '1700000000.007000 @224 16 bytes missing from the capture' \
+    '1700000000.007000 link 0x1 msg 4 VFS_LOOKUP len 44 NAME="notes.txt" NEWLINK=0x2' \
+    '1700000000.008000 link 0x1 msg 5 VFS_LOOKUP len 44 NAME="missing" NEWLINK=0x3' \
+    >"$tmp/hole.want"
+same "the gap, where it happens" "$tmp/hole.want" "$tmp/hole"
+grep -q '^never answered: 1$' "$tmp/out" ||
+	{ echo "FAIL: a lost segment: $(grep -A3 'never answered' "$tmp/out")"; fail=1; }
+grep -q 'msg 4 VFS_LOOKUP reply .* (3.000 ms)$' "$tmp/out" ||
+	{ echo "FAIL: a lost segment: msg 4 unpaired"; fail=1; }
+
+# -w keeps IPv6 as IPv6; tcpdump and tshark read it back as such.
+"$MSGKIT_HELPERS/mkpcap" --ipv6 -o "$tmp/six.pcap" "$tmp/c.raw" "$tmp/sv.raw"
+check "-w of IPv6" 0 "$dump" -r "$tmp/six.pcap" -w "$tmp/w6.pcap"
+tcpdump -nn -r "$tmp/w6.pcap" 2>/dev/null | head -n 1 |
+	grep -q ' IP6 2001:db8::1.40000 > 2001:db8::ff02.5555: Flags \[S\]' ||
+	{ echo "FAIL: tcpdump on -w of IPv6"; fail=1; }
+[ "$(tshark -r "$tmp/w6.pcap" -T fields -e ipv6.src 2>/dev/null |
+    sort -u | tr '\n' ' ')" = "2001:db8::1 2001:db8::ff02 " ] ||
+	{ echo "FAIL: tshark on -w of IPv6"; fail=1; }
+"$dump" -r "$tmp/six.pcap" -m >"$tmp/six1"
+"$dump" -r "$tmp/w6.pcap" -m >"$tmp/six2"
+same "-w of IPv6 read back" "$tmp/six1" "$tmp/six2"
+"$dump" -r "$tmp/w6.pcap" -c 1 | grep -q ' 2001:db8::1.40000 > 2001:db8::ff02.5555: ' ||
+	{ echo "FAIL: msgdump on -w of IPv6"; fail=1; }
+
+# Strings from the wire that would forge lines and drive a terminal are
+# escaped in every form: no escape byte, no C1 control, no carriage
+# return, no line a string forged; JSON gives the exact bytes back.
+"$script" -w "$tmp/h.pcap" "$top/tests/golden/hostile.msg"
+c1=$(printf '\302\233')
+cr=$(printf '\r')
+for f in "" -v -vv -X -m -q "--stats -n" "-vv -n" "-j --stats"; do
+	# shellcheck disable=SC2086 # flags are words
+	"$dump" -r "$tmp/h.pcap" $f >"$tmp/h" 2>&1
+	if grep -q "$esc\|$c1\|$cr" "$tmp/h"; then
+		echo "FAIL: msgdump $f prints a raw control character"
+		fail=1
+	fi
+	if grep -q '^22:13:20.00000[01] 10.0.0.[29].' "$tmp/h"; then
+		echo "FAIL: msgdump $f lets a string forge a line"
+		fail=1
+	fi
+done
+"$dump" -r "$tmp/h.pcap" -j >"$tmp/h.json"
+[ "$(wc -l <"$tmp/h.json")" = 6 ] || { echo "FAIL: hostile JSON lines"; fail=1; }
+jq -j 'select(.msgid == 2 and (.reply | not)) | .items[0].value' \
+    "$tmp/h.json" | od -An -c | tr -s ' \n' ' ' >"$tmp/hv"
+[ "$(cat "$tmp/hv")" = ' a \n b \t c 033 [ 2 J 302 233 3 1 m ' ] ||
+	{ echo "FAIL: JSON string not exact: $(cat "$tmp/hv")"; fail=1; }
 
 [ $fail -eq 0 ] && echo "msgdump cli: all checks passed"
 exit $fail

@@ -44,6 +44,12 @@ cmp -s "$tmp/server.msg" "$tmp/live-server.msg" ||
 n=$(grep -c . "$tmp/live.msg")
 [ "$n" -eq 30 ] || { echo "want 30 messages, got $n"; fail=1; }
 grep -q "^30 messages" "$tmp/stats" || { echo "stats:"; cat "$tmp/stats"; fail=1; }
+# README's jq example on a real capture: the failed replies, only they.
+"$dump" -j -r "$tmp/live.pcap" |
+	jq -c 'select(.reply and any(.items[]; .name == "STATUS" and .value != 0)) | .msgid' |
+	tr '\n' ' ' >"$tmp/failed"
+[ "$(cat "$tmp/failed")" = "5 10 12 " ] ||
+	{ echo "README's jq example gives $(cat "$tmp/failed")"; fail=1; }
 [ $fail -eq 0 ] && echo "live capture: $n messages decoded exactly from" \
     "$(tcpdump -r "$tmp/live.pcap" 2>/dev/null | wc -l) packets"
 exit $fail

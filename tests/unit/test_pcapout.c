@@ -100,7 +100,7 @@ read_back(const char *path, struct got *g, size_t *big_segments)
 
 	memset(g, 0, sizeof(*g));
 	*big_segments = 0;
-	in = input_open(path, INPUT_AUTO, NULL, err, sizeof(err));
+	in = input_open(path, INPUT_AUTO, NULL, NULL, err, sizeof(err));
 	assert_non_null(in);
 	assert_int_equal(input_format(in), INPUT_PCAP);
 	r = reasm_new(&ops, g, NULL);

@@ -46,19 +46,15 @@ int
 cli_color(const char *when, int fd)
 {
 	const char *no = getenv("NO_COLOR");
-	int want;
 
+	/* NO_COLOR is a default, as no-color.org has it: a flag wins. */
 	if (when == NULL || strcmp(when, "auto") == 0)
-		want = isatty(fd);
-	else if (strcmp(when, "always") == 0)
-		want = 1;
-	else if (strcmp(when, "never") == 0)
-		want = 0;
-	else
-		return -1;
-	if (no != NULL && *no != '\0')
+		return isatty(fd) && (no == NULL || *no == '\0');
+	if (strcmp(when, "always") == 0)
+		return 1;
+	if (strcmp(when, "never") == 0)
 		return 0;
-	return want;
+	return -1;
 }
 
 void

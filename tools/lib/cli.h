@@ -17,9 +17,9 @@ int cli_number(const char *s, long long min, long long max, long long *out,
     const char **errstr);
 
 /*
- * Whether to colour output on fd: `when` is "auto" (or NULL), "always"
- * or "never". NO_COLOR set and not empty wins over everything. -1 for a
- * bad `when`.
+ * Whether to colour output on fd: `when` is "auto" (or NULL): when fd is
+ * a terminal and NO_COLOR is unset or empty; "always" or "never", which
+ * NO_COLOR does not change. -1 for a bad `when`.
  */
 int cli_color(const char *when, int fd);
 

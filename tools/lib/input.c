@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ enum net {
 /* Bytes that were sniffed and must be handed out again. */
 struct replay {
 	int fd;
+	const volatile sig_atomic_t *stop;	/* NULL, or set to stop */
 	uint8_t peek[SNIFF_LEN];
 	size_t peeklen;
 	size_t peekpos;
@@ -115,6 +117,16 @@ verdict(struct frame *f, enum verdict v, const char *fmt, ...)
 
 /* --- reading with the sniffed bytes put back ---------------------------- */
 
+static int
+stopped(const struct replay *rp)
+{
+	return rp->stop != NULL && *rp->stop;
+}
+
+/*
+ * read(2) with the sniffed bytes first. A signal that sets the stop flag
+ * ends a blocked read: -1 with errno EINTR; other signals are retried.
+ */
 static ssize_t
 replay_read(struct replay *rp, void *buf, size_t n)
 {
@@ -122,6 +134,10 @@ replay_read(struct replay *rp, void *buf, size_t n)
 
 	if (n == 0)
 		return 0;
+	if (stopped(rp)) {
+		errno = EINTR;
+		return -1;
+	}
 	if (rp->peekpos < rp->peeklen) {
 		size_t k = rp->peeklen - rp->peekpos;
 
@@ -134,7 +150,7 @@ replay_read(struct replay *rp, void *buf, size_t n)
 	}
 	do
 		r = read(rp->fd, buf, n);
-	while (r < 0 && errno == EINTR);
+	while (r < 0 && errno == EINTR && !stopped(rp));
 	if (r > 0)
 		rp->consumed += (uint64_t)r;
 	return r;
@@ -154,6 +170,8 @@ sniff(struct replay *rp)
 		ssize_t r = read(rp->fd, rp->peek + rp->peeklen,
 		    SNIFF_LEN - rp->peeklen);
 
+		if (r < 0 && errno == EINTR && stopped(rp))
+			break;		/* taken as the end of the input */
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -291,7 +309,7 @@ open_fd(struct input *in, const char *path)
 
 struct input *
 input_open(const char *path, enum input_format force, const char *filter,
-    char *err, size_t errlen)
+    const volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	struct input *in = calloc(1, sizeof(*in));
 
@@ -300,6 +318,7 @@ input_open(const char *path, enum input_format force, const char *filter,
 		return NULL;
 	}
 	in->rp.fd = -1;
+	in->rp.stop = stop;
 	snprintf(in->name, sizeof(in->name), "%s",
 	    strcmp(path, "-") == 0 ? "stdin" : path);
 	if (open_fd(in, path) < 0)
@@ -399,6 +418,8 @@ input_read(struct input *in, void *buf, size_t n)
 		return -1;
 	}
 	r = replay_read(&in->rp, buf, n);
+	if (r < 0 && errno == EINTR && stopped(&in->rp))
+		return 0;
 	if (r < 0)
 		seterr(in, "read: %s", strerror(errno));
 	return r;
@@ -762,8 +783,10 @@ input_next_segment(struct input *in, struct tcp_segment *seg)
 		return -1;
 	}
 	for (;;) {
+		if (stopped(&in->rp))
+			return 0;
 		rc = pcap_next_ex(in->pcap, &h, &data);
-		if (rc == PCAP_ERROR_BREAK)
+		if (rc == PCAP_ERROR_BREAK || (rc != 1 && stopped(&in->rp)))
 			return 0;
 		if (rc != 1) {
 			next_error(in);

@@ -43,6 +43,7 @@
 #ifndef INPUT_H
 #define INPUT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -77,9 +78,17 @@ struct input_stats {
 
 struct input;
 
-/* NULL on failure, with the reason in err ("NAME: reason"). */
+/*
+ * NULL on failure, with the reason in err ("NAME: reason"). `stop` is
+ * NULL or a flag a signal handler sets (installed without SA_RESTART):
+ * once it is set, a read the signal interrupted, and every read after,
+ * ends the input as if it were its end (0), so a tool stopped by SIGINT
+ * can still finish its output. Reads interrupted by other signals are
+ * retried.
+ */
 struct input *input_open(const char *path, enum input_format force,
-    const char *filter, char *err, size_t errlen);
+    const char *filter, const volatile sig_atomic_t *stop, char *err,
+    size_t errlen);
 void input_close(struct input *in);
 
 /* INPUT_RAW or INPUT_PCAP. */

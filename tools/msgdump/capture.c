@@ -98,6 +98,56 @@ on_open(void *ctx, struct reasm_conn *c)
 	c->user = dc;
 }
 
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec;
+	return a->tv_nsec < b->tv_nsec;
+}
+
+static struct chunk_time *
+chunk_at(struct dump_stream *st, size_t i)
+{
+	return &st->times[(st->thead + i) % CHUNK_TIMES];
+}
+
+/*
+ * Bytes up to stream offset `end` came at *ts. A full ring merges its
+ * two oldest chunks, the later time winning: a time may come out late
+ * (only on a flood of tiny chunks held back by a search), never early.
+ */
+static void
+chunk_push(struct dump_stream *st, uint64_t end, const struct timespec *ts)
+{
+	struct chunk_time *last = st->tn > 0 ? chunk_at(st, st->tn - 1) : NULL;
+
+	if (last != NULL && !ts_before(&last->ts, ts) &&
+	    !ts_before(ts, &last->ts)) {
+		last->end = end;
+		return;
+	}
+	if (st->tn == CHUNK_TIMES) {
+		if (ts_before(&chunk_at(st, 1)->ts, &chunk_at(st, 0)->ts))
+			chunk_at(st, 1)->ts = chunk_at(st, 0)->ts;
+		st->thead = (st->thead + 1) % CHUNK_TIMES;
+		st->tn--;
+	}
+	*chunk_at(st, st->tn++) = (struct chunk_time){ end, *ts };
+}
+
+void
+dump_stream_time(struct dump_stream *st, uint64_t off)
+{
+	/* Offsets only grow: a chunk that ends at or before off is done. */
+	while (st->tn > 1 && chunk_at(st, 0)->end <= off) {
+		st->thead = (st->thead + 1) % CHUNK_TIMES;
+		st->tn--;
+	}
+	if (st->tn > 0)
+		st->origin.ts = chunk_at(st, 0)->ts;
+}
+
 static void
 on_data(void *ctx, struct reasm_conn *c, int dir, uint64_t offset,
     const uint8_t *p, size_t n, const struct timespec *ts)
@@ -106,10 +156,9 @@ on_data(void *ctx, struct reasm_conn *c, int dir, uint64_t offset,
 	struct dump_conn *dc = c->user;
 	struct dump_stream *st = &dc->dir[dir];
 
-	(void)offset;
 	if (d->stopped)
 		return;
-	st->origin.ts = *ts;
+	chunk_push(st, offset + n, ts);
 	dissect_feed(&st->ds, p, n, dump_event, st);
 }
 
@@ -120,16 +169,21 @@ on_gap(void *ctx, struct reasm_conn *c, int dir, uint64_t offset,
 	struct dump *d = ctx;
 	struct dump_conn *dc = c->user;
 	struct dump_stream *st = &dc->dir[dir];
-	char note[96];
+	struct note n = { "missing from the capture", NULL, "missing",
+	    missing, NULL };
+	char text[96];
 
 	if (d->stopped || st->ds.dead)
 		return;
 	d->gap_bytes += missing;
+	chunk_push(st, offset + missing, ts);
 	st->origin.ts = *ts;
 	if (!d->quiet && (d->pcap == NULL || d->print)) {
-		snprintf(note, sizeof(note), "%llu bytes missing from the "
-		    "capture", (unsigned long long)missing);
-		printer_note(&d->pr, &st->origin, offset, note);
+		snprintf(text, sizeof(text), "%llu byte%s missing from the "
+		    "capture", (unsigned long long)missing,
+		    missing == 1 ? "" : "s");
+		n.text = text;
+		printer_note(&d->pr, &st->origin, offset, &n);
 	}
 	dissect_gap(&st->ds, missing);
 }
@@ -151,8 +205,13 @@ on_close(void *ctx, struct reasm_conn *c, const char *reason)
 
 	(void)reason;
 	for (i = 0; i < 2; i++) {
-		/* After -c, what is left of a stream is not looked at. */
-		if (!d->stopped)
+		/*
+		 * After -c, what is left of a stream is not looked at; after
+		 * an interrupt, what it cut short is not judged.
+		 */
+		if (d->interrupted && !d->stopped)
+			dissect_stop(&dc->dir[i].ds, dump_event, &dc->dir[i]);
+		else if (!d->stopped)
 			dissect_eof(&dc->dir[i].ds, dump_event, &dc->dir[i]);
 		dissect_free(&dc->dir[i].ds);
 	}
@@ -181,6 +240,8 @@ dump_capture(struct dump *d)
 		err(2, "out of memory");
 	while (!d->stopped) {
 		n = input_next_segment(d->in, &seg);
+		if (*d->interrupt)
+			d->interrupted = 1;
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -188,6 +249,8 @@ dump_capture(struct dump *d)
 			rc = -1;
 			break;
 		}
+		/* -ttttt counts from here, as tcpdump from its first line. */
+		printer_set_first(&d->pr, &seg.ts);
 		reasm_segment(r, &seg);
 		if (d->progress.on) {
 			/* A position query costs a system call: ask only when
@@ -219,4 +282,30 @@ dump_capture_report(const struct dump *d, FILE *f)
 		fprintf(f, "  frame %llu: %s\n",
 		    (unsigned long long)s->findings[i].frame,
 		    s->findings[i].reason);
+}
+
+void
+dump_capture_report_json(const struct dump *d, FILE *f)
+{
+	const struct input_stats *s = input_stats(d->in);
+	const char *link = input_linktype_name(d->in);
+	size_t i;
+
+	fputs("\"link\":", f);
+	print_json_string(f, (const uint8_t *)link, strlen(link));
+	fprintf(f, ",\"frames\":%llu,\"tcp_segments\":%llu,\"filtered\":%llu,"
+	    "\"not_tcp\":%llu,\"later_fragments\":%llu,\"truncated\":%llu,"
+	    "\"malformed\":%llu,\"missing_bytes\":%llu,\"findings\":[",
+	    (unsigned long long)s->frames, (unsigned long long)s->tcp,
+	    (unsigned long long)s->filtered, (unsigned long long)s->non_tcp,
+	    (unsigned long long)s->fragments, (unsigned long long)s->truncated,
+	    (unsigned long long)s->malformed, (unsigned long long)d->gap_bytes);
+	for (i = 0; i < s->nfindings; i++) {
+		fprintf(f, "%s{\"frame\":%llu,\"reason\":", i > 0 ? "," : "",
+		    (unsigned long long)s->findings[i].frame);
+		print_json_string(f, (const uint8_t *)s->findings[i].reason,
+		    strlen(s->findings[i].reason));
+		putc('}', f);
+	}
+	putc(']', f);
 }

@@ -9,6 +9,7 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "msgdump.h"
 #include "dissectors/notation.h"
+#include "dissectors/value.h"
 
 #define MSGKIT_VERSION	"0.1.0"
 #define READ_CHUNK	(1u << 20)
@@ -45,12 +47,45 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/* Set by SIGINT and SIGTERM: stop reading, finish the output. */
+static volatile sig_atomic_t interrupt;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	interrupt = 1;
+}
+
+/*
+ * Without SA_RESTART, so that a read blocked on a quiet pipe returns;
+ * SA_RESETHAND, so that a second signal ends the run at once. A signal
+ * ignored when we start stays ignored, as a shell's background job
+ * expects.
+ */
+static void
+catch_signal(int sig)
+{
+	struct sigaction sa, old;
+
+	if (sigaction(sig, NULL, &old) < 0)
+		err(2, "sigaction");
+	if (old.sa_handler == SIG_IGN)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESETHAND;
+	if (sigaction(sig, &sa, NULL) < 0)
+		err(2, "sigaction");
+}
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 "usage: msgdump [-hjlmnqvX] [-c count] [-F auto|raw|pcap] [-r file]\n"
-"               [-w file] [-t | -tt | -ttt | -tttt] [--stats]\n"
+"               [-w file] [-t | -tt | -ttt | -tttt | -ttttt] [--stats]\n"
 "               [--no-resync] [--color=auto|always|never] [--print]\n"
 "               [expression]\n"
 "\n"
@@ -60,18 +95,20 @@ usage(FILE *f)
 "  -v         show every item (-vv: with offsets and itemids)\n"
 "  -X         add the bytes in hex and ASCII\n"
 "  -j         one JSON object per message\n"
-"  -m         the text notation (what msginject reads back)\n"
-"  -n         numbers instead of names for commands and values\n"
+"  -m         the text notation (what msgscript reads back)\n"
+"  -n         numbers instead of names for commands, item types and\n"
+"             values (-nn is the same)\n"
 "  -q         no messages: the statistics at the end\n"
-"  -t...      -t no time, -tt epoch, -ttt delta, -tttt date and time\n"
+"  -t...      -t no time, -tt epoch, -ttt since the previous line,\n"
+"             -tttt date and time, -ttttt since the first packet\n"
 "  -l         flush every line\n"
-"  -w FILE    write the streams as a pcap (TCP over IPv4)\n"
+"  -w FILE    write the streams as a pcap\n"
 "  --stats    the statistics at the end as well\n"
 "  --no-resync  stop a stream at its first framing error\n"
 "  --print    print messages although -w writes them\n"
 "  expression a pcap filter for capture input, as in tcpdump\n"
 "\n"
-"exit status: 0 clean, 1 malformed input seen, 2 usage or I/O error\n");
+"exit status: 0 clean, 1 malformed or empty input, 2 usage or I/O error\n");
 }
 
 static int
@@ -152,13 +189,51 @@ on_malformed(struct dump_stream *st, const struct dissect_event *ev)
 	return count_one(d);
 }
 
+/*
+ * A raw stream, guessed, whose first bytes make no message: most likely
+ * not msgkit at all. Say what it starts with, escaped: the bytes are
+ * anybody's.
+ */
+static void
+raw_hint(struct dump_stream *st)
+{
+	fprintf(stderr, "msgdump: %s: not a capture or a msgkit stream: "
+	    "starts with ", input_name(st->d->in));
+	value_string(stderr, st->head, st->headlen, 0);
+	fputs(" (", stderr);
+	value_put_hexbytes(stderr, st->head, st->headlen);
+	fputs(")\n", stderr);
+}
+
+/* The stream offset whose chunk's time an event gets. */
+static uint64_t
+event_offset(const struct dissect_event *ev)
+{
+	switch (ev->type) {
+	case DISSECT_MESSAGE:
+	case DISSECT_MALFORMED:
+		return ev->m->offset + ev->frame_len - 1;
+	case DISSECT_STREAM_ERROR:
+		return ev->err->offset;
+	case DISSECT_RESYNC:
+		return ev->cause == DISSECT_SKIPPED_END ? UINT64_MAX :
+		    ev->offset;
+	default:
+		return UINT64_MAX;
+	}
+}
+
 int
 dump_event(void *ctx, const struct dissect_event *ev)
 {
 	struct dump_stream *st = ctx;
 	struct dump *d = st->d;
-	char note[160];
 
+	if (st->hint && ev->type != DISSECT_MESSAGE)
+		raw_hint(st);
+	st->hint = 0;
+	if (st->origin.has_time)
+		dump_stream_time(st, event_offset(ev));
 	switch (ev->type) {
 	case DISSECT_MESSAGE:
 		return on_message(st, ev);
@@ -168,20 +243,16 @@ dump_event(void *ctx, const struct dissect_event *ev)
 		track_malformed(d->track, NULL);
 		break;
 	case DISSECT_RESYNC:
-		track_skipped(d->track, ev->err->got);
+		track_skipped(d->track, ev->skipped);
 		break;
 	case DISSECT_NOT_MSGKIT:
 		track_not_msgkit(d->track);
-		if (d->notes && shown(d)) {
-			snprintf(note, sizeof(note), "not msgkit traffic (%s): "
-			    "stream ignored", proto_reason_str(ev->err->reason));
-			printer_note(&d->pr, &st->origin, ev->err->offset,
-			    note);
-		}
-		return 0;
+		if (!d->notes)
+			return 0;
+		break;
 	}
 	if (shown(d))
-		printer_stream_error(&d->pr, &st->origin, ev->err);
+		printer_stream_event(&d->pr, &st->origin, ev);
 	return 0;
 }
 
@@ -202,7 +273,7 @@ raw_pcap_conn(struct dump_stream *st)
 
 /* A raw stream: one direction, no clock, offsets for positions. */
 static int
-dump_raw(struct dump *d)
+dump_raw(struct dump *d, int guessed)
 {
 	struct dump_stream st;
 	uint8_t *buf;
@@ -215,6 +286,7 @@ dump_raw(struct dump *d)
 	st.dir = NOTATION_DIR_NONE;
 	st.origin.dir = NOTATION_DIR_NONE;
 	st.origin.latency_ns = -1;
+	st.hint = guessed;
 	buf = malloc(READ_CHUNK);
 	st.tc = track_conn_new(d->track, "stream", 0);
 	if (buf == NULL || st.tc == NULL ||
@@ -224,14 +296,27 @@ dump_raw(struct dump *d)
 		rc = -1;
 	while (rc == 0 && !d->stopped) {
 		n = input_read(d->in, buf, READ_CHUNK);
+		if (*d->interrupt)
+			d->interrupted = 1;
 		if (n < 0) {
 			warnx("%s", input_error(d->in));
 			rc = -1;
 			break;
 		}
+		if (n == 0 && d->interrupted) {
+			dissect_stop(&st.ds, dump_event, &st);
+			break;
+		}
 		if (n == 0) {
 			dissect_eof(&st.ds, dump_event, &st);
 			break;
+		}
+		if (st.headlen < sizeof(st.head)) {
+			size_t k = sizeof(st.head) - st.headlen;
+
+			k = (size_t)n < k ? (size_t)n : k;
+			memcpy(st.head + st.headlen, buf, k);
+			st.headlen += k;
 		}
 		total += (uint64_t)n;
 		progress_update(&d->progress, total, d->count);
@@ -242,18 +327,25 @@ dump_raw(struct dump *d)
 	track_conn_end(d->track, st.tc);
 	dissect_free(&st.ds);
 	free(buf);
+	/* Nothing at all: not even a header to judge. Say so. */
+	if (rc == 0 && total == 0 && !d->interrupted) {
+		warnx("%s: empty input: no capture header, no message",
+		    input_name(d->in));
+		d->empty = 1;
+	}
 	return rc;
 }
 
-/* -t counted: none, epoch, delta, date. */
+/* -t counted: none, epoch, delta, date, since the first (checked). */
 static enum print_time
 time_format(int t)
 {
 	static const enum print_time forms[] = {
-		TIME_OF_DAY, TIME_NONE, TIME_EPOCH, TIME_DELTA, TIME_DATE
+		TIME_OF_DAY, TIME_NONE, TIME_EPOCH, TIME_DELTA, TIME_DATE,
+		TIME_SINCE_FIRST
 	};
 
-	return forms[t > 4 ? 4 : t];
+	return forms[t];
 }
 
 /* A filter expression from the arguments left, joined by spaces. */
@@ -284,7 +376,7 @@ struct opts {
 	const char *wfile;
 	const char *color;
 	enum input_format format;
-	int json, notation, verbose, line_buffered, times;
+	int json, notation, verbose, line_buffered, times, numeric, hex;
 };
 
 static enum input_format
@@ -330,7 +422,7 @@ parse_options(int argc, char **argv, struct dump *d, struct opts *o)
 			o->notation = 1;
 			break;
 		case 'n':
-			d->pr.numeric = 1;
+			o->numeric++;
 			break;
 		case 'q':
 			d->quiet = 1;
@@ -348,7 +440,7 @@ parse_options(int argc, char **argv, struct dump *d, struct opts *o)
 			o->wfile = optarg;
 			break;
 		case 'X':
-			d->pr.hex = 1;
+			o->hex++;
 			break;
 		case OPT_STATS:
 			d->stats = 1;
@@ -384,6 +476,19 @@ check_options(struct dump *d, const struct opts *o)
 	if (o->verbose > 0 && (o->json || o->notation))
 		errx(2, "-v shows the tree form: it goes with neither -j "
 		    "nor -m");
+	/* Repeated letters tcpdump gives a meaning msgdump has not. */
+	if (o->verbose > 2)
+		errx(2, "-vvv: at most -vv (offsets and itemids)");
+	if (o->times > 5)
+		errx(2, "-t given %d times: at most -ttttt (the time since "
+		    "the first packet)", o->times);
+	if (o->hex > 1)
+		errx(2, "-XX: msgdump shows a message's bytes, not the "
+		    "link header's: give -X once");
+	if (o->numeric > 2)
+		errx(2, "-nnn: at most -nn (the same as -n)");
+	d->pr.numeric = o->numeric > 0;
+	d->pr.hex = o->hex > 0;
 	color = cli_color(o->color, STDOUT_FILENO);
 	if (color < 0)
 		errx(2, "--color=%s: must be auto, always or never", o->color);
@@ -414,13 +519,44 @@ setup_output(struct dump *d, const struct opts *o)
 		errx(2, "%s", errbuf);
 }
 
-/* Statistics go to stdout, unless -w - writes the pcap there. */
+/*
+ * Where the statistics go: standard output, where they are what was asked
+ * for, but standard error when -w - writes the pcap there, and with -m,
+ * whose output is read back by tools that take the table for bad lines.
+ * With -j they are JSON, the last line of the JSON stream.
+ */
 static FILE *
-stats_out(const struct opts *o)
+stats_out(const struct dump *d, const struct opts *o)
 {
 	if (o->wfile != NULL && strcmp(o->wfile, "-") == 0)
 		return stderr;
+	if (d->pr.form == FORM_NOTATION)
+		return stderr;
 	return stdout;
+}
+
+static void
+report(struct dump *d, const struct opts *o)
+{
+	FILE *f = stats_out(d, o);
+	int capture = input_format(d->in) == INPUT_PCAP;
+
+	if (d->pr.form == FORM_JSON) {
+		fputs("{\"statistics\":{", f);
+		track_report_json(d->track, f);
+		if (capture) {
+			fputs(",\"capture\":{", f);
+			dump_capture_report_json(d, f);
+			putc('}', f);
+		}
+		fputs("}}\n", f);
+		return;
+	}
+	if (f == stdout && shown(d))
+		putc('\n', f);
+	track_report(d->track, f, &d->pr);
+	if (capture)
+		dump_capture_report(d, f);
 }
 
 /* Flush stdout and the pcap; either failing is an I/O error. */
@@ -455,10 +591,14 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	memset(&o, 0, sizeof(o));
 	d.resync = 1;
+	d.interrupt = &interrupt;
 	parse_options(argc, argv, &d, &o);
 	check_options(&d, &o);
+	catch_signal(SIGINT);
+	catch_signal(SIGTERM);
 	filter = join_args(argc - optind, argv + optind);
-	d.in = input_open(o.rfile, o.format, filter, errbuf, sizeof(errbuf));
+	d.in = input_open(o.rfile, o.format, filter, &interrupt, errbuf,
+	    sizeof(errbuf));
 	if (d.in == NULL)
 		errx(2, "%s", errbuf);
 	d.track = track_new();
@@ -469,20 +609,15 @@ main(int argc, char **argv)
 	progress_init(&d.progress, total,
 	    d.quiet || d.pcap != NULL || !isatty(STDOUT_FILENO));
 	if (input_format(d.in) == INPUT_RAW)
-		rc = dump_raw(&d);
+		rc = dump_raw(&d, o.format == INPUT_AUTO);
 	else
 		rc = dump_capture(&d);
 	progress_end(&d.progress);
-	if (d.quiet || d.stats) {
-		if (shown(&d) && !d.quiet)
-			putc('\n', stdout);
-		track_report(d.track, stats_out(&o), d.pr.numeric);
-		if (input_format(d.in) == INPUT_PCAP)
-			dump_capture_report(&d, stats_out(&o));
-	}
+	if (d.quiet || d.stats)
+		report(&d, &o);
 	if (finish_output(&d) < 0)
 		rc = -1;
-	rc = rc < 0 ? 2 : track_saw_malformed(d.track) ? 1 : 0;
+	rc = rc < 0 ? 2 : track_saw_malformed(d.track) || d.empty ? 1 : 0;
 	input_close(d.in);
 	track_free(d.track);
 	free(filter);
