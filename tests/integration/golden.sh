@@ -11,7 +11,8 @@ script="$MSGKIT_HELPERS/msgscript"
 "$script" -w "$tmp/session.pcap" -o "$tmp/session.raw" "$gold/session.msg" ||
 	exit 1
 "$script" -d out -o "$tmp/client.raw" "$gold/session.msg" || exit 1
-"$script" -o "$tmp/malformed.raw" "$gold/malformed.msg" || exit 1
+"$script" -o "$tmp/malformed.raw" -w "$tmp/malformed.pcap" \
+    "$gold/malformed.msg" || exit 1
 "$script" -w "$tmp/hostile.pcap" "$gold/hostile.msg" || exit 1
 
 fail=0

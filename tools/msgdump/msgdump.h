@@ -45,7 +45,7 @@ struct dump {
  * offset each ends at: a message the framer gives out later than the
  * chunk that completed it (after a search) still gets that chunk's time.
  */
-#define CHUNK_TIMES	64
+#define CHUNK_TIMES	16	/* 384 bytes a direction of every connection */
 
 struct chunk_time {
 	uint64_t end;
