@@ -51,8 +51,9 @@
 #                   on CPU 0; two, client on CPU 0 and server on CPU 1
 #   BENCH_MEM_SESSIONS idle sessions of the memory workload (1000)
 #   BENCH_MEM_LINKS links on one session of the memory workload (10000)
+#   BENCH_FLOOD     commands of each flood workload run (2000000)
 #   BENCH_WORKLOADS which workloads, in order ("small data print echo
-#                   memory")
+#                   memory floods")
 #   BENCH_RECORD    1: also put the report into bench/RESULTS.md, between
 #                   its "run.sh" marker lines
 #   CC              compiler (cc)
@@ -83,7 +84,8 @@ ECHO_BULK_P=${BENCH_ECHO_BULK_P:-16}
 ECHO_CPUS=${BENCH_ECHO_CPUS:-any one two}
 MEM_SESSIONS=${BENCH_MEM_SESSIONS:-1000}
 MEM_LINKS=${BENCH_MEM_LINKS:-10000}
-WORKLOADS=${BENCH_WORKLOADS:-small data print echo memory}
+FLOOD_N=${BENCH_FLOOD:-2000000}
+WORKLOADS=${BENCH_WORKLOADS:-small data print echo memory floods}
 CC=${CC:-cc}
 # Longest a single echo or memory run may take, in seconds.
 RUN_LIMIT=120
@@ -100,6 +102,8 @@ TABLE=$OUT/table.txt
 TABLE2=$OUT/table-print.txt
 TABLE3=$OUT/table-echo.txt
 TABLE4=$OUT/table-memory.txt
+TABLE5=$OUT/table-floods.txt
+HOSTILE=$B/tests/bin/hostile
 REPORT=$OUT/RESULTS.md
 ECHO_BIN=$OUT/bench_echo
 PEER=$B/bin/msgpeer
@@ -697,6 +701,64 @@ workload_memory() {
 	mem_run links "$MEM_LINKS"
 }
 
+# --- hostile clients -------------------------------------------------------
+
+# flood_run NAME LIMIT_BYTES "SERVER OPTIONS" HOSTILE ARGS...: a fresh
+# msgpeer serve with those options, attacked by hostile; its peak RSS
+# (VmHWM) beside its base (VmHWM once listening) and the limit that
+# should bound it.
+flood_run() {
+	name=$1 limit=$2 sopts=$3
+	shift 3
+	sock=$TMPD/flood.sock
+	rm -f "$sock"
+	# shellcheck disable=SC2086 # the options are words
+	start_server "$OUT/flood.server.times" "$PEER" serve -q \
+	    --listen "unix:$sock" $sopts
+	wait_sock "$sock"
+	spid=$(server_pid)
+	base=$(awk '/^VmHWM:/ { print $2 }' "/proc/$spid/status")
+	timeout "$RUN_LIMIT" "$HOSTILE" -q "$@" "unix:$sock" \
+	    > "$OUT/flood.$name.out" 2>&1 ||
+	    die "floods: hostile $* failed: $(cat "$OUT/flood.$name.out")"
+	peak=$(awk '/^VmHWM:/ { print $2 }' "/proc/$spid/status")
+	stop_server term
+	awk -v name="$name" -v limit="$limit" -v base="$base" \
+	    -v peak="$peak" -v sopts="$sopts" -v line="$(cat \
+	    "$OUT/flood.$name.out")" 'BEGIN {
+		grown = (peak - base) * 1024
+		r = grown / limit
+		printf "| %s | %s | %d | %d | %d | %.2f | 1.25 | %s |\n",
+		    name, sopts, base, peak, grown / 1024, r,
+		    r <= 1.25 ? "ok" : "MISS"
+	}' | tee -a "$TABLE5"
+}
+
+workload_floods() {
+	check_peer floods
+	[ -x "$HOSTILE" ] || die "floods: no $HOSTILE (make tests)"
+	make_tmpd
+	mib=1048576
+	flood_run "refusals (16 B, unbound link)" $((16 * mib)) \
+	    "--max-memory 16m" -t 30 -c "$FLOOD_N" unbound
+	flood_run "echo 16 B, never read" $((16 * mib)) "--max-memory 16m" \
+	    -t 30 -c "$FLOOD_N" echo
+	flood_run "echo 16 KB, never read" $((16 * mib)) "--max-memory 16m" \
+	    -t 30 -c 100000 -s 16000 echo
+	flood_run "1024 delay commands of 65 KB" $mib \
+	    "--max-memory 1m --max-inflight 100000" -t 3 -c 1024 -s 65000 \
+	    delay
+	flood_run "8 detached sessions of 15 MB" $((64 * mib)) \
+	    "--max-memory 16m --max-total-memory 64m" -t 60 -n 8 \
+	    -b 15000000 detach
+	flood_run "8 detached sessions of 15 MB, default limits" \
+	    $((256 * mib)) "" -t 60 -n 8 -b 15000000 detach
+	flood_run "100000 handshakes and closes" $((4 * mib)) \
+	    "--max-sessions 1024" -t 60 -c 100000 cycle
+	flood_run "2000 idle connections" $((4 * mib)) \
+	    "--handshake-timeout 5" -t 2 -n 2000 idle
+}
+
 # --- main -----------------------------------------------------------------
 
 build
@@ -739,6 +801,11 @@ lack=$(check_room "$need")
 	    "client bytes each (anon) | kernel slab bytes each |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$TABLE4"
+{
+	echo "| flood | server options | base KiB | peak KiB | grown KiB |" \
+	    "grown / limit | target | result |"
+	echo "|---|---|---|---|---|---|---|---|"
+} > "$TABLE5"
 for w in $WORKLOADS; do
 	"workload_$w"
 done
@@ -756,7 +823,7 @@ done
 	    "BENCH_ECHO_RT64=$ECHO_RT64 BENCH_ECHO_BULK=$ECHO_BULK" \
 	    "BENCH_ECHO_BULK_P=$ECHO_BULK_P BENCH_ECHO_CPUS=\"$ECHO_CPUS\"" \
 	    "BENCH_MEM_SESSIONS=$MEM_SESSIONS" \
-	    "BENCH_MEM_LINKS=$MEM_LINKS)"
+	    "BENCH_MEM_LINKS=$MEM_LINKS BENCH_FLOOD=$FLOOD_N)"
 	if grep -q '^| [sd][ma]' "$TABLE"; then
 		echo "- each of $REPS runs: \`cat FILE... >/dev/null\`, then" \
 		    "\`bench_decode decode -b CHUNK FILE...\`, both under" \
@@ -806,6 +873,19 @@ done
 		    "sides; other processes blur it):"
 		echo
 		cat "$TABLE4"
+	fi
+	if [ "$(wc -l < "$TABLE5")" -gt 2 ]; then
+		echo
+		echo "msgpeer serve under hostile clients" \
+		    "(tests/helpers/hostile), a fresh server each: base is" \
+		    "its VmHWM once listening, peak its VmHWM after the" \
+		    "attack, grown = peak - base, against the limit named" \
+		    "(--max-memory for one session's floods," \
+		    "--max-total-memory for detached sessions; the count" \
+		    "floods have no byte limit and are set against 4 MiB)." \
+		    "The target: grown within 1.25 x the limit:"
+		echo
+		cat "$TABLE5"
 	fi
 } > "$REPORT"
 echo "bench: report in $REPORT" >&2
