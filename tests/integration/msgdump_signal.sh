@@ -10,7 +10,8 @@
 # shellcheck source-path=SCRIPTDIR source=../lib/integration.sh
 . "${MSGKIT_TOP:?run through tests/run.sh}/tests/lib/integration.sh"
 
-"$script" -w "$tmp/s.pcap" "$MSGKIT_TOP/tests/golden/session.msg" || exit 1
+"$script" -w "$tmp/s.pcap" -o "$tmp/s.raw" \
+    "$MSGKIT_TOP/tests/golden/session.msg" || exit 1
 mkfifo "$tmp/fifo" || exit 1
 
 # live NAME FLAGS...: msgdump reads the FIFO, out to $tmp/NAME.out and
@@ -102,6 +103,35 @@ kill -TERM "$live"
 ended term 0
 [ "$(jq '.statistics.messages' "$tmp/term.out")" = 30 ] ||
 	{ echo "FAIL term: $(cat "$tmp/term.out")"; fail=1; }
+
+# Blocked in a write (a reader that does not read, as a pager may): the
+# signal stops the reading, not the output, which is all there, whole,
+# when the reader reads, the statistics last. The input (34 sessions, 62
+# KB) fits in the pipe; the output (100 KB) does not.
+i=0
+while [ "$i" -lt 34 ]; do
+	cat "$tmp/s.raw"
+	i=$((i + 1))
+done >"$tmp/big.raw"
+mkfifo "$tmp/outfifo" || exit 1
+env --default-signal=INT,TERM "$dump" -l --stats -r - <"$tmp/fifo" \
+    >"$tmp/outfifo" 2>"$tmp/blocked.err" &
+track_bg
+live=$bg_pid
+exec 3>"$tmp/fifo"
+exec 4<"$tmp/outfifo"
+cat "$tmp/big.raw" >&3
+sleep 0.5
+kill -INT "$live"
+cat <&4 >"$tmp/blocked.out"
+ended blocked 0
+exec 4<&-
+n=$(grep -c '^@' "$tmp/blocked.out")
+[ "$n" -gt 700 ] || { echo "FAIL blocked: only $n messages out"; fail=1; }
+tail -n 2 "$tmp/blocked.out" | grep -q "^$n messages, " ||
+	{ echo "FAIL blocked: $n lines, $(tail -n 3 "$tmp/blocked.out")"; fail=1; }
+[ -s "$tmp/blocked.err" ] &&
+	{ echo "FAIL blocked: $(cat "$tmp/blocked.err")"; fail=1; }
 
 # Blocked in a read inside libpcap (a capture header, then nothing), and
 # blocked before the first byte (raw input, not even sniffed yet): the

@@ -57,6 +57,58 @@ cli_color(const char *when, int fd)
 	return -1;
 }
 
+struct stream {
+	int fd;
+	int own;
+};
+
+/* All of buf, or an error: a signal that interrupts a write is no error. */
+static ssize_t
+stream_write(void *cookie, const char *buf, size_t n)
+{
+	struct stream *st = cookie;
+	size_t done = 0;
+	ssize_t w;
+
+	while (done < n) {
+		w = write(st->fd, buf + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return done > 0 ? (ssize_t)done : -1;
+		done += (size_t)w;
+	}
+	return (ssize_t)done;
+}
+
+static int
+stream_close(void *cookie)
+{
+	struct stream *st = cookie;
+	int rc = st->own ? close(st->fd) : 0;
+
+	free(st);
+	return rc;
+}
+
+FILE *
+cli_stream(int fd, int own)
+{
+	static const cookie_io_functions_t io = { NULL, stream_write, NULL,
+	    stream_close };
+	struct stream *st = malloc(sizeof(*st));
+	FILE *f;
+
+	if (st == NULL)
+		return NULL;
+	st->fd = fd;
+	st->own = own;
+	f = fopencookie(st, "w", io);
+	if (f == NULL)
+		free(st);
+	return f;
+}
+
 void
 progress_init(struct progress *p, uint64_t total, int wanted)
 {

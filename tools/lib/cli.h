@@ -7,6 +7,7 @@
 #define CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /*
@@ -22,6 +23,15 @@ int cli_number(const char *s, long long min, long long max, long long *out,
  * NO_COLOR does not change. -1 for a bad `when`.
  */
 int cli_color(const char *when, int fd);
+
+/*
+ * A stdio stream writing to fd whose writes go on when a signal
+ * interrupts them (EINTR): a tool whose handlers are installed without
+ * SA_RESTART, so that a blocked read returns, must not lose its output
+ * to the same signal. fclose() closes fd when `own` is set. NULL, with
+ * errno set, when the stream cannot be made.
+ */
+FILE *cli_stream(int fd, int own);
 
 /* Progress on stderr, only when it is a terminal. */
 struct progress {

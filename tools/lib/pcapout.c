@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "cli.h"
 #include "errbuf.h"
 #include "pcapout.h"
 #include "tcpreasm.h"
@@ -248,14 +250,15 @@ pcapout_open(const char *path, char *err, size_t errlen)
 	}
 	snprintf(po->name, sizeof(po->name), "%s",
 	    strcmp(path, "-") == 0 ? "stdout" : path);
-	if (strcmp(path, "-") == 0) {
-		/* Our own descriptor: closing it reports errors, not stdout. */
+	/* Our own descriptor, even for stdout: closing it reports errors. */
+	if (strcmp(path, "-") == 0)
 		fd = dup(STDOUT_FILENO);
-		po->fp = fd < 0 ? NULL : fdopen(fd, "wb");
-		if (po->fp == NULL && fd >= 0)
-			close(fd);
-	} else
-		po->fp = fopen(path, "wbe");
+	else
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* A signal that interrupts a write (msgdump's SIGINT) loses nothing. */
+	po->fp = fd < 0 ? NULL : cli_stream(fd, 1);
+	if (po->fp == NULL && fd >= 0)
+		close(fd);
 	if (po->fp == NULL) {
 		snprintf(err, errlen, "%s: %s", po->name, strerror(errno));
 		free(po);

@@ -505,11 +505,14 @@ setup_output(struct dump *d, const struct opts *o)
 {
 	char errbuf[256];
 
-	d->pr.out = stdout;
-	if (o->line_buffered)
-		setvbuf(stdout, NULL, _IOLBF, 0);
-	else if (!isatty(STDOUT_FILENO))
-		setvbuf(stdout, NULL, _IOFBF, OUT_BUFFER);
+	/* Writes that SIGINT interrupts go on: the output stays whole. */
+	d->pr.out = cli_stream(STDOUT_FILENO, 0);
+	if (d->pr.out == NULL)
+		err(2, "stdout");
+	if (o->line_buffered || isatty(STDOUT_FILENO))
+		setvbuf(d->pr.out, NULL, _IOLBF, 0);
+	else
+		setvbuf(d->pr.out, NULL, _IOFBF, OUT_BUFFER);
 	if (o->wfile == NULL)
 		return;
 	if (strcmp(o->wfile, "-") == 0 && shown(d) && d->print)
@@ -532,7 +535,7 @@ stats_out(const struct dump *d, const struct opts *o)
 		return stderr;
 	if (d->pr.form == FORM_NOTATION)
 		return stderr;
-	return stdout;
+	return d->pr.out;
 }
 
 static void
@@ -552,7 +555,7 @@ report(struct dump *d, const struct opts *o)
 		fputs("}}\n", f);
 		return;
 	}
-	if (f == stdout && shown(d))
+	if (f == d->pr.out && shown(d))
 		putc('\n', f);
 	track_report(d->track, f, &d->pr);
 	if (capture)
@@ -571,10 +574,12 @@ finish_output(struct dump *d)
 		warnx("%s", errbuf);
 		rc = -1;
 	}
-	if (fflush(stdout) != 0 || ferror(stdout)) {
+	if (fflush(d->pr.out) != 0 || ferror(d->pr.out)) {
 		warn("stdout");
 		rc = -1;
 	}
+	fclose(d->pr.out);	/* the stream only: fd 1 stays open */
+	d->pr.out = NULL;
 	return rc;
 }
 
