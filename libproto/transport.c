@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -627,6 +628,14 @@ accept_transient(int e)
 	return 0;
 }
 
+static int
+backlog_waiting(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 static void
 accept_resume(struct proto_timer *t, void *arg)
 {
@@ -656,6 +665,14 @@ on_accept(struct proto_io *io, unsigned events, void *arg)
 			if (errno == EINTR || accept_transient(errno))
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			/*
+			 * accept(2) takes a descriptor before it looks at
+			 * the backlog: EMFILE with nobody waiting is only
+			 * the end of the batch, and no reason to make room.
+			 */
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    !backlog_waiting(ls->fd))
 				break;
 			if ((errno == EMFILE || errno == ENFILE) &&
 			    ls->full != NULL && ls->full(ls->full_arg) > 0)

@@ -296,9 +296,14 @@ static void
 on_log(void *arg, enum proto_log_level level, const char *msg)
 {
 	struct run *r = arg;
+	const char *p;
 
 	if (r->debug)
 		fprintf(stderr, "log %d: %s\n", (int)level, msg);
+	/* What a peer sends is escaped: no line may hold a control. */
+	for (p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			__builtin_trap();
 }
 
 static void
@@ -851,6 +856,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.max_inflight = 4;
 		cfg.max_links = 4;
 		cfg.max_memory = 64u << 10;
+		cfg.max_total_memory = 256u << 10;
+		cfg.max_sessions = 2;
+		cfg.max_conns = 2;
 		cfg.window = 65544;
 	}
 	cfg.ack_delay_ns = 0;		/* ACKs at the next round */

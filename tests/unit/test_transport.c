@@ -1060,6 +1060,11 @@ test_exec_missing(void **state)
 	close(saved);
 	pid = s.child;
 	assert_int_equal(recv_eof(s.rfd, out, sizeof(out)), 0);
+	/* How it ended, for the session's message; still not reaped. */
+	assert_int_equal(proto_stream_ended(&s, out, sizeof(out)), 1);
+	assert_string_equal(out, "the command exited with status 127 (not "
+	    "found)");
+	assert_int_equal(proto_stream_ended(&s, out, sizeof(out)), 1);
 	proto_stream_close(&s);
 	assert_int_equal(proto_loop_run(l), 0);
 	expect_reaped(pid);
@@ -1464,6 +1469,80 @@ test_emfile(void **state)
 	proto_loop_free(l);
 }
 
+/*
+ * The same, with an owner that can make room: it closes one of its
+ * descriptors and says so, and the connection is accepted while the
+ * process is still at its limit, not after the pause.
+ */
+struct room {
+	int *fill;
+	int *nfill;
+	int calls;
+};
+
+static int
+make_room(void *arg)
+{
+	struct room *r = arg;
+
+	r->calls++;
+	if (*r->nfill == 0)
+		return 0;
+	close(r->fill[--*r->nfill]);
+	return 1;
+}
+
+static void
+test_emfile_room(void **state)
+{
+	struct proto_loop *l;
+	struct proto_listener *ls;
+	struct got srv = { 0 };
+	struct rlimit old, lim;
+	struct sockaddr_un sun;
+	struct room room;
+	char path[96], addr[128];
+	int fill[64], nfill = 0, c, fd, base;
+
+	(void)state;
+	l = proto_loop_new();
+	assert_non_null(l);
+	tmppath(path, sizeof(path), "room.sock");
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	ls = listen_ok(l, addr, &srv);
+	room.fill = fill;
+	room.nfill = &nfill;
+	room.calls = 0;
+	proto_listener_on_full(ls, make_room, &room);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sun, sizeof(sun)), 0);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(base >= 0);
+	lim = old;
+	lim.rlim_cur = base + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (nfill < 64 && (fd = dup(base)) >= 0)
+		fill[nfill++] = fd;
+	assert_int_equal(errno, EMFILE);
+	/* Well inside the 100 ms pause: room was made, not waited for. */
+	assert_int_equal(proto_loop_run_once(l, 50 * PROTO_MS), 0);
+	assert_int_equal(srv.calls, 1);
+	assert_int_equal(room.calls, 1);
+	while (nfill > 0)
+		close(fill[--nfill]);
+	close(base);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	proto_stream_close(&srv.st[0]);
+	close(c);
+	proto_listener_free(ls);
+	proto_loop_free(l);
+}
+
 int
 main(void)
 {
@@ -1489,6 +1568,7 @@ main(void)
 		cmocka_unit_test_setup(test_cancel, watchdog),
 		cmocka_unit_test_setup(test_cancel_in_callback, watchdog),
 		cmocka_unit_test_setup(test_emfile, watchdog),
+		cmocka_unit_test_setup(test_emfile_room, watchdog),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
