@@ -182,62 +182,66 @@ limit_of(size_t limit)
 
 /* --- choosing what goes --------------------------------------------------- */
 
+/*
+ * What goes at a limit: of the sessions `eligible` says may go, the one
+ * `rank` puts highest. One pass over the sessions, at most one per
+ * limit reached, not per message.
+ */
+static struct proto_session *
+choose(struct proto_peer *p, int (*eligible)(const struct proto_session *),
+    uint64_t (*rank)(const struct proto_session *))
+{
+	struct proto_session *s, *best = NULL;
+
+	for (s = p->sessions; s != NULL; s = s->next)
+		if (eligible(s) && (best == NULL || rank(s) > rank(best)))
+			best = s;
+	return best;
+}
+
+/* A detached session we accepted: it waits for a resume. */
 static int
-handshaking_acceptor(const struct proto_session *s)
+detached(const struct proto_session *s)
+{
+	return !s->initiator && s->state == LPI_DETACHED;
+}
+
+/* A transport we accepted, still in its handshake: a stranger. */
+static int
+stranger(const struct proto_session *s)
 {
 	return !s->initiator && s->conn != NULL &&
 	    (s->state == LPI_WAIT_HELLO || s->state == LPI_WAIT_AUTH);
 }
 
-/* A detached session we accepted, holding the most. */
-static struct proto_session *
-largest_detached(struct proto_peer *p)
+static int
+alive(const struct proto_session *s)
 {
-	struct proto_session *s, *best = NULL;
-
-	for (s = p->sessions; s != NULL; s = s->next)
-		if (!s->initiator && s->state == LPI_DETACHED &&
-		    (best == NULL || s->held + s->fixed >
-		    best->held + best->fixed))
-			best = s;
-	return best;
+	return s->state != LPI_DEAD;
 }
 
-/* A detached session we accepted, detached the longest. */
-static struct proto_session *
-oldest_detached(struct proto_peer *p)
+static uint64_t
+by_size(const struct proto_session *s)
 {
-	struct proto_session *s, *best = NULL;
-
-	for (s = p->sessions; s != NULL; s = s->next)
-		if (!s->initiator && s->state == LPI_DETACHED &&
-		    (best == NULL || s->detached_ns < best->detached_ns))
-			best = s;
-	return best;
+	return s->held + s->fixed;
 }
 
-static struct proto_session *
-oldest_handshaking(struct proto_peer *p)
+static uint64_t
+by_held(const struct proto_session *s)
 {
-	struct proto_session *s, *best = NULL;
-
-	for (s = p->sessions; s != NULL; s = s->next)
-		if (handshaking_acceptor(s) && (best == NULL ||
-		    s->conn->since_ns < best->conn->since_ns))
-			best = s;
-	return best;
+	return s->held;
 }
 
-static struct proto_session *
-largest_held(struct proto_peer *p)
+static uint64_t
+by_detached_age(const struct proto_session *s)
 {
-	struct proto_session *s, *best = NULL;
+	return UINT64_MAX - s->detached_ns;
+}
 
-	for (s = p->sessions; s != NULL; s = s->next)
-		if (s->state != LPI_DEAD && (best == NULL ||
-		    s->held > best->held))
-			best = s;
-	return best;
+static uint64_t
+by_conn_age(const struct proto_session *s)
+{
+	return UINT64_MAX - s->conn->since_ns;
 }
 
 static void
@@ -265,7 +269,7 @@ lpi_may_hold(struct proto_session *s, size_t n)
 	if (s->held + n > limit_of(p->cfg.max_memory))
 		return 0;
 	while (p->held + n > limit_of(p->cfg.max_total_memory)) {
-		v = largest_detached(p);
+		v = choose(p, detached, by_size);
 		if (v == NULL)
 			return 0;
 		evict(v, "the server's memory limit is reached");
@@ -276,7 +280,7 @@ lpi_may_hold(struct proto_session *s, size_t n)
 int
 lpi_shed_conn(struct proto_peer *p)
 {
-	struct proto_session *s = oldest_handshaking(p);
+	struct proto_session *s = choose(p, stranger, by_conn_age);
 
 	if (s == NULL)
 		return -1;
@@ -297,13 +301,13 @@ drop_one(struct proto_peer *p)
 
 	snprintf(why, sizeof(why), "the server holds %zu bytes, its limit "
 	    "is %zu", p->held, p->cfg.max_total_memory);
-	if ((s = largest_detached(p)) != NULL) {
+	if ((s = choose(p, detached, by_size)) != NULL) {
 		evict(s, why);
 		return 0;
 	}
 	if (lpi_shed_conn(p) == 0)
 		return 0;
-	if ((s = largest_held(p)) != NULL && s->held > 0) {
+	if ((s = choose(p, alive, by_held)) != NULL && s->held > 0) {
 		lpi_abort(s, ENOBUFS, "%s; this session held %zu", why,
 		    s->held);
 		return 0;
@@ -347,7 +351,7 @@ lpi_admit_session(struct proto_peer *p, const char **why)
 	struct proto_session *s;
 
 	if (p->nsessions >= cfg->max_sessions) {
-		s = oldest_detached(p);
+		s = choose(p, detached, by_detached_age);
 		if (s == NULL) {
 			*why = "too many sessions";
 			return EAGAIN;
@@ -355,7 +359,7 @@ lpi_admit_session(struct proto_peer *p, const char **why)
 		evict(s, "the session limit is reached");
 	}
 	while (p->held > limit_of(cfg->max_total_memory)) {
-		s = largest_detached(p);
+		s = choose(p, detached, by_size);
 		if (s == NULL) {
 			*why = "the server's memory limit is reached";
 			return ENOBUFS;

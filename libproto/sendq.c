@@ -101,17 +101,6 @@ lpi_out_free(struct proto_peer *p, struct lpi_out *o)
 }
 
 void
-lpi_out_free_list(struct proto_peer *p, struct lpi_out *o)
-{
-	struct lpi_out *next;
-
-	for (; o != NULL; o = next) {
-		next = o->next;
-		lpi_out_free(p, o);
-	}
-}
-
-void
 lpi_out_drop_list(struct proto_session *s, struct lpi_out *o)
 {
 	struct lpi_out *next;
@@ -545,7 +534,7 @@ lpi_rewind(struct proto_session *s)
 void
 lpi_conn_clear_ctrl(struct lpi_conn *c)
 {
-	lpi_out_free_list(c->s->peer, c->ctrl);
+	lpi_out_drop_list(c->s, c->ctrl);
 	c->ctrl = c->ctrl_tail = NULL;
 	c->ctrl_partial = 0;
 	c->ctrl_off = 0;

@@ -449,7 +449,6 @@ void lpi_closing_drained(struct proto_session *s);
 struct lpi_out *lpi_out_new(struct proto_peer *p, const uint8_t *bytes,
     size_t len, size_t extra);
 void lpi_out_free(struct proto_peer *p, struct lpi_out *o);
-void lpi_out_free_list(struct proto_peer *p, struct lpi_out *o);
 /* Free a list of s's messages, giving back what they were charged. */
 void lpi_out_drop_list(struct proto_session *s, struct lpi_out *o);
 void lpi_outcache_clear(struct lpi_outcache *oc);

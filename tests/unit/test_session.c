@@ -3419,6 +3419,24 @@ raw_echo_burst(struct raw *r, uint64_t link, uint32_t first, int n,
 	raw_flush(r);
 }
 
+/*
+ * The STATUS of the HELLO reply to a resume of session sid, claiming
+ * nothing received (NULL: a new session); a refused one ends there.
+ */
+static int
+raw_resume_status(struct env *e, const uint8_t *sid)
+{
+	struct raw *n = raw_open(e);
+	int st;
+
+	raw_hello_send(n, 0, sid, 0, NULL);
+	st = raw_hello_reply(n);
+	if (st != 0)
+		raw_wait_eof(n);
+	raw_close(n);
+	return st;
+}
+
 static uint64_t
 peer_held(const struct side *sd)
 {
@@ -3440,7 +3458,7 @@ test_budget_detached_evicted(void **state)
 	struct env *e = *state;
 	struct proto_session_info si;
 	struct proto_peer_info pi;
-	struct raw *r[3], *n;
+	struct raw *r[3];
 	uint8_t sid[2][16];
 	uint64_t peak = 0;
 	const struct proto_msg *m;
@@ -3481,13 +3499,9 @@ test_budget_detached_evicted(void **state)
 	WAIT(e, e->srv.lost >= 1);
 	assert_int_equal(e->srv.lost_error, ENOBUFS);
 	/* The dropped one's resume: ESTALE. */
-	for (i = 0; i < 2; i++) {
-		n = raw_open(e);
-		raw_hello_send(n, 0, sid[i], 0, NULL);
-		if (raw_hello_reply(n) == ESTALE)
+	for (i = 0; i < 2; i++)
+		if (raw_resume_status(e, sid[i]) == ESTALE)
 			stale++;
-		raw_close(n);
-	}
 	assert_true(stale >= 1);
 	raw_close(r[2]);
 }
@@ -3501,7 +3515,7 @@ test_budget_sessions(void **state)
 {
 	struct env *e = *state;
 	struct proto_peer_info pi;
-	struct raw *r[4], *x;
+	struct raw *r[4];
 	uint8_t first[16];
 	int i;
 
@@ -3518,21 +3532,14 @@ test_budget_sessions(void **state)
 	r[2] = raw_session(e, 0);
 	WAIT(e, e->srv.lost == 1);
 	assert_int_equal(e->srv.lost_error, ENOBUFS);
-	x = raw_open(e);
-	raw_hello_send(x, 0, first, 0, NULL);
-	assert_int_equal(raw_hello_reply(x), ESTALE);
-	raw_close(x);
+	assert_int_equal(raw_resume_status(e, first), ESTALE);
 	/* The other detached goes for the fourth; then none is left. */
 	r[3] = raw_session(e, 0);
 	WAIT(e, e->srv.lost == 2);
 	proto_peer_info(e->srv.peer, &pi);
 	assert_int_equal(pi.sessions, 2);
 	assert_int_equal(pi.detached, 0);
-	x = raw_open(e);
-	raw_hello_send(x, 0, NULL, 0, NULL);
-	assert_int_equal(raw_hello_reply(x), EAGAIN);
-	raw_wait_eof(x);
-	raw_close(x);
+	assert_int_equal(raw_resume_status(e, NULL), EAGAIN);
 	assert_non_null(strstr(e->srv.lastwarn, "too many sessions"));
 	raw_close(r[2]);
 	raw_close(r[3]);

@@ -1408,6 +1408,70 @@ test_cancel_in_callback(void **state)
 /* --- out of descriptors --------------------------------------------------- */
 
 /*
+ * A listener with one connection waiting, in a process with no
+ * descriptor left: the limit lowered and what is below it filled.
+ */
+struct emfile {
+	struct proto_loop *l;
+	struct proto_listener *ls;
+	struct got srv;
+	struct rlimit old;
+	int fill[64], nfill;
+	int c, base;
+	int room;		/* calls of the on_full function */
+};
+
+static void
+emfile_start(struct emfile *x, const char *name)
+{
+	struct sockaddr_un sun;
+	struct rlimit lim;
+	char path[96], addr[128];
+	int fd;
+
+	memset(x, 0, sizeof(*x));
+	x->l = proto_loop_new();
+	assert_non_null(x->l);
+	tmppath(path, sizeof(path), name);
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	x->ls = listen_ok(x->l, addr, &x->srv);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	x->c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(x->c, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &x->old), 0);
+	x->base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(x->base >= 0);
+	lim = x->old;
+	lim.rlim_cur = x->base + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (x->nfill < 64 && (fd = dup(x->base)) >= 0)
+		x->fill[x->nfill++] = fd;
+	assert_int_equal(errno, EMFILE);
+}
+
+/* Descriptors again. */
+static void
+emfile_relieve(struct emfile *x)
+{
+	while (x->nfill > 0)
+		close(x->fill[--x->nfill]);
+	close(x->base);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &x->old), 0);
+}
+
+static void
+emfile_end(struct emfile *x)
+{
+	proto_stream_close(&x->srv.st[0]);
+	close(x->c);
+	proto_listener_free(x->ls);
+	proto_loop_free(x->l);
+}
+
+/*
  * accept() fails with EMFILE while a connection waits: the listener
  * must pause (a spinning loop would make thousands of rounds in the
  * time measured), then accept it once descriptors are free again.
@@ -1415,132 +1479,60 @@ test_cancel_in_callback(void **state)
 static void
 test_emfile(void **state)
 {
-	struct proto_loop *l;
-	struct proto_listener *ls;
-	struct got srv = { 0 };
-	struct rlimit old, lim;
-	struct sockaddr_un sun;
-	char path[96], addr[128];
-	int fill[64], nfill = 0, c, rounds = 0, fd, base;
+	struct emfile x;
+	int rounds = 0;
 	uint64_t t0;
 
 	(void)state;
-	l = proto_loop_new();
-	assert_non_null(l);
-	tmppath(path, sizeof(path), "emfile.sock");
-	snprintf(addr, sizeof(addr), "unix:%s", path);
-	ls = listen_ok(l, addr, &srv);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(c, (struct sockaddr *)&sun, sizeof(sun)), 0);
-
-	/* No descriptor left: lower the limit, fill what is below it. */
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	base = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_true(base >= 0);
-	lim = old;
-	lim.rlim_cur = base + 8;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	while (nfill < 64 && (fd = dup(base)) >= 0)
-		fill[nfill++] = fd;
-	assert_int_equal(errno, EMFILE);
-
+	emfile_start(&x, "emfile.sock");
 	t0 = mono();
 	while (mono() - t0 < 300 * PROTO_MS) {
-		assert_int_equal(proto_loop_run_once(l, 10 * PROTO_MS), 0);
+		assert_int_equal(proto_loop_run_once(x.l, 10 * PROTO_MS), 0);
 		rounds++;
 	}
-	while (nfill > 0)
-		close(fill[--nfill]);
-	close(base);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-	assert_int_equal(srv.calls, 0);
+	emfile_relieve(&x);
+	assert_int_equal(x.srv.calls, 0);
 	/* 300 ms of 10 ms waits, a few retries: well under 200 rounds. */
 	if (rounds >= 200)
 		fail_msg("%d rounds in 300 ms: spinning on EMFILE", rounds);
-
 	/* Descriptors again: accepted at the next retry. */
-	run_until(l, &srv.calls, 1);
-	proto_stream_close(&srv.st[0]);
-	close(c);
-	proto_listener_free(ls);
-	proto_loop_free(l);
+	run_until(x.l, &x.srv.calls, 1);
+	emfile_end(&x);
 }
 
 /*
  * The same, with an owner that can make room: it closes one of its
  * descriptors and says so, and the connection is accepted while the
- * process is still at its limit, not after the pause.
+ * process is still at its limit, not after the pause. Once nobody
+ * waits, the EMFILE of the batch's last accept makes no room: accept
+ * takes a descriptor before it looks at the backlog.
  */
-struct room {
-	int *fill;
-	int *nfill;
-	int calls;
-};
-
 static int
 make_room(void *arg)
 {
-	struct room *r = arg;
+	struct emfile *x = arg;
 
-	r->calls++;
-	if (*r->nfill == 0)
+	x->room++;
+	if (x->nfill == 0)
 		return 0;
-	close(r->fill[--*r->nfill]);
+	close(x->fill[--x->nfill]);
 	return 1;
 }
 
 static void
 test_emfile_room(void **state)
 {
-	struct proto_loop *l;
-	struct proto_listener *ls;
-	struct got srv = { 0 };
-	struct rlimit old, lim;
-	struct sockaddr_un sun;
-	struct room room;
-	char path[96], addr[128];
-	int fill[64], nfill = 0, c, fd, base;
+	struct emfile x;
 
 	(void)state;
-	l = proto_loop_new();
-	assert_non_null(l);
-	tmppath(path, sizeof(path), "room.sock");
-	snprintf(addr, sizeof(addr), "unix:%s", path);
-	ls = listen_ok(l, addr, &srv);
-	room.fill = fill;
-	room.nfill = &nfill;
-	room.calls = 0;
-	proto_listener_on_full(ls, make_room, &room);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(c, (struct sockaddr *)&sun, sizeof(sun)), 0);
-
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	base = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_true(base >= 0);
-	lim = old;
-	lim.rlim_cur = base + 8;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-	while (nfill < 64 && (fd = dup(base)) >= 0)
-		fill[nfill++] = fd;
-	assert_int_equal(errno, EMFILE);
+	emfile_start(&x, "room.sock");
+	proto_listener_on_full(x.ls, make_room, &x);
 	/* Well inside the 100 ms pause: room was made, not waited for. */
-	assert_int_equal(proto_loop_run_once(l, 50 * PROTO_MS), 0);
-	assert_int_equal(srv.calls, 1);
-	assert_int_equal(room.calls, 1);
-	while (nfill > 0)
-		close(fill[--nfill]);
-	close(base);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-	proto_stream_close(&srv.st[0]);
-	close(c);
-	proto_listener_free(ls);
-	proto_loop_free(l);
+	assert_int_equal(proto_loop_run_once(x.l, 50 * PROTO_MS), 0);
+	assert_int_equal(x.srv.calls, 1);
+	assert_int_equal(x.room, 1);
+	emfile_relieve(&x);
+	emfile_end(&x);
 }
 
 int
