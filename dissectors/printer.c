@@ -337,48 +337,39 @@ printer_note(struct printer *p, const struct origin *o, uint64_t offset,
 	fprintf(p->out, "@%" PRIu64 " %s\n", offset, n->text);
 }
 
-static const char *
-plural(uint64_t n)
-{
-	return n == 1 ? "" : "s";
-}
-
 /* In step again, or skipped to the end: what happened, in words. */
+static const struct {
+	const char *what;	/* the JSON note */
+	const char *text;	/* the line: bytes, then "s" or "" */
+} resync_words[] = {
+	[DISSECT_AFTER_ERROR] = { "resynchronised",
+	    "resynchronised after skipping %llu byte%s" },
+	[DISSECT_AFTER_GAP] = { "resynchronised after a gap",
+	    "resynchronised after the gap, skipping %llu byte%s of messages "
+	    "it cut" },
+	[DISSECT_JOINED] = { "joined mid-stream",
+	    "joined mid-stream, skipping %llu byte%s" },
+	[DISSECT_SKIPPED_END] = { "skipped to the end of the stream",
+	    "%llu byte%s skipped to the end of the stream" },
+};
+
 static void
 resync_note(const struct dissect_event *ev, struct note *n, char *buf,
     size_t len)
 {
 	unsigned long long k = ev->skipped;
 
+	n->what = resync_words[ev->cause].what;
 	n->key = "skipped";
 	n->n = ev->skipped;
-	switch (ev->cause) {
-	case DISSECT_AFTER_ERROR:
-		n->what = "resynchronised";
-		snprintf(buf, len, "resynchronised after skipping %llu byte%s",
-		    k, plural(k));
-		break;
-	case DISSECT_AFTER_GAP:
-		n->what = "resynchronised after a gap";
-		snprintf(buf, len, "resynchronised after the gap, skipping "
-		    "%llu byte%s of messages it cut", k, plural(k));
-		break;
-	case DISSECT_JOINED:
-		n->what = "joined mid-stream";
-		if (k == 0) {
-			n->key = NULL;
-			snprintf(buf, len, "joined mid-stream");
-		} else
-			snprintf(buf, len, "joined mid-stream, skipping %llu "
-			    "byte%s", k, plural(k));
-		break;
-	case DISSECT_SKIPPED_END:
-		n->what = "skipped to the end of the stream";
-		snprintf(buf, len, "%llu byte%s skipped to the end of the "
-		    "stream", k, plural(k));
-		break;
-	}
 	n->text = buf;
+	/* Joined at a message: nothing was skipped, nothing to count. */
+	if (ev->cause == DISSECT_JOINED && k == 0) {
+		n->key = NULL;
+		snprintf(buf, len, "%s", n->what);
+		return;
+	}
+	snprintf(buf, len, resync_words[ev->cause].text, k, k == 1 ? "" : "s");
 }
 
 void
