@@ -16,13 +16,15 @@
  * Two limits, each with two thresholds. New work (a command, a link, a
  * session) is refused past 7/8 of its session's max_memory or of the
  * peer's max_total_memory: the last eighth is for the refusals, which
- * cost memory too. Past a limit something goes: a session past its own
- * ends with GOODBYE ENOBUFS (it sends and does not read); past the
- * peer's, detached sessions go first, those holding the most first
- * (their resume then finds ESTALE), then handshaking transports, oldest
- * first, then the session holding the most. So the process holds the
- * total, a fixed base (buffers shared by all sessions, caches) and one
- * message's worth of slack, whatever its peers do.
+ * cost memory too. A session whose refusals, unread, pass that eighth
+ * ends with GOODBYE ENOBUFS (its peer sends and does not read). Past the
+ * peer's total something goes: detached sessions first, those holding
+ * the most first (their resume then finds ESTALE), then handshaking
+ * transports, oldest first, then the session holding the most. So the
+ * process holds the total, a fixed base (buffers shared by all
+ * sessions, caches) and one message's worth of slack, whatever its
+ * peers do; what a service queues beyond a session's limit for work it
+ * accepted is the service's to pace, and the total still bounds it.
  *
  * After a fall (sessions ended, a backlog acknowledged), the heap is
  * given back to the system: glibc keeps freed memory in the middle of
