@@ -144,6 +144,14 @@ fixed_cost(const struct proto_session *s)
 	return n;
 }
 
+/* Keep the counted state of the framer's buffer with the conn. */
+static void
+note_framer(struct proto_session *s)
+{
+	if (s->conn != NULL)
+		s->conn->fr_counted = proto_framer_held(&s->conn->fr) > 0;
+}
+
 void
 lpi_recount(struct proto_session *s)
 {
@@ -152,6 +160,7 @@ lpi_recount(struct proto_session *s)
 
 	if (s->off_books)
 		return;
+	note_framer(s);
 	n = fixed_cost(s);
 	p->held = p->held - s->fixed + n;
 	s->fixed = n;

@@ -1058,7 +1058,9 @@ conn_read(struct lpi_conn *c)
 					lpi_protocol_error(s, "%s", text);
 				return;
 			}
-			lpi_recount(s);	/* the framer may hold a buffer now */
+			/* The framer may hold a buffer now: count it. */
+			if ((c->fr.buf != NULL) != c->fr_counted)
+				lpi_recount(s);
 			on_message(s, &m);
 			/* The message may have moved or dropped the transport. */
 			if (c->dead)

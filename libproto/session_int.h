@@ -150,6 +150,7 @@ struct lpi_conn {
 	uint8_t first[24];	/* the first bytes received: to say what
 				   a peer that is no msgkit peer sent */
 	uint8_t nfirst;
+	int fr_counted;		/* the framer's buffer is in s->fixed */
 	uint64_t deadline_ns;	/* handshake must be done by then */
 };
 
