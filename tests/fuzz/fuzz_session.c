@@ -43,12 +43,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "libproto/proto.h"
 #include "libproto/proto_loop.h"
 #include "libproto/proto_session.h"
+#include "tests/lib/auth_proof.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -616,16 +614,7 @@ static void
 proof(const char *role, const uint8_t *ni, const uint8_t *na,
     const uint8_t *session, uint8_t *out)
 {
-	uint8_t msg[32 + 32 + 32 + 16];
-	size_t n = strlen(role);
-	unsigned int outlen = 0;
-
-	memcpy(msg, role, n);
-	memcpy(msg + n, ni, 32);
-	memcpy(msg + n + 32, na, 32);
-	memcpy(msg + n + 64, session, 16);
-	if (HMAC(EVP_sha256(), key, sizeof(key), msg, n + 80, out,
-	    &outlen) == NULL)
+	if (auth_proof(key, sizeof(key), role, ni, na, session, out) < 0)
 		memset(out, 0, 32);
 }
 

@@ -109,8 +109,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "dissectors/schema.h"
@@ -121,6 +119,7 @@
 #include "libproto/proto_transport.h"
 #include "libproto/proto_wire.h"
 #include "proto_numbers.h"
+#include "tests/lib/auth_proof.h"
 #include "tools/lib/cli.h"
 
 #define SEC		1000000000LL
@@ -547,16 +546,7 @@ static void
 proof(const struct opts *o, const char *role, const uint8_t *ni,
     const uint8_t *na, const uint8_t *sid, uint8_t *out)
 {
-	uint8_t msg[32 + 32 + 32 + 16];
-	size_t n = strlen(role);
-	unsigned int outlen = 0;
-
-	memcpy(msg, role, n);
-	memcpy(msg + n, ni, 32);
-	memcpy(msg + n + 32, na, 32);
-	memcpy(msg + n + 64, sid, 16);
-	if (HMAC(EVP_sha256(), o->key, (int)o->keylen, msg, n + 80, out,
-	    &outlen) == NULL || outlen != 32)
+	if (auth_proof(o->key, o->keylen, role, ni, na, sid, out) < 0)
 		errx(2, "HMAC-SHA256 failed");
 }
 

@@ -33,12 +33,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <cmocka.h>
 
 #include "libproto/proto.h"
+#include "tests/lib/auth_proof.h"
 #include "libproto/proto_loop.h"
 #include "libproto/proto_session.h"
 
@@ -2110,17 +2108,8 @@ proof(const uint8_t *key, size_t keylen, const char *role,
     const uint8_t *ni, const uint8_t *na, const uint8_t *session,
     uint8_t *out)
 {
-	uint8_t msg[32 + 32 + 32 + 16];
-	size_t n = strlen(role);
-	unsigned int outlen = 0;
-
-	memcpy(msg, role, n);
-	memcpy(msg + n, ni, 32);
-	memcpy(msg + n + 32, na, 32);
-	memcpy(msg + n + 64, session, 16);
-	assert_non_null(HMAC(EVP_sha256(), key, (int)keylen, msg, n + 80,
-	    out, &outlen));
-	assert_int_equal(outlen, 32);
+	assert_int_equal(auth_proof(key, keylen, role, ni, na, session, out),
+	    0);
 }
 
 /*
@@ -3705,6 +3694,22 @@ test_auth_logged(void **state)
 	raw_close(r);
 }
 
+/* A HELLO for a new session whose NODE is len bytes, verbatim. */
+static void
+raw_hello_node(struct raw *r, const char *node, size_t len)
+{
+	static const uint8_t zero[16];
+	struct proto_builder *b = raw_begin(r, 0, 0, PROTO_CMD_HELLO);
+
+	proto_build_u16(b, PROTO_ITEM_VERSION, 1);
+	proto_build_bytes(b, PROTO_ITEM_NODE, node, len);
+	proto_build_bytes(b, PROTO_ITEM_SESSION, zero, 16);
+	proto_build_u64(b, PROTO_ITEM_RECEIVED, 0);
+	proto_build_u64(b, PROTO_ITEM_FEATURES, 0);
+	proto_build_u32(b, PROTO_ITEM_WINDOW, 1u << 20);
+	raw_send(r);
+}
+
 /*
  * A peer's NODE reaches log lines escaped: no newline to forge a line,
  * no escape sequence for the terminal (teardown checks every line).
@@ -3715,7 +3720,6 @@ test_log_peer_abuse(void **state)
 {
 	static const char node[] = "evil\n12:00:00.000 msgpeer: error: "
 	    "forged\033[31m\xff";
-	static const uint8_t zero[16];
 	struct env *e = *state;
 	struct proto_builder *b;
 	const struct proto_msg *m;
@@ -3724,30 +3728,16 @@ test_log_peer_abuse(void **state)
 	int i, w, found = 0;
 
 	peer_start(e, &e->srv, 1);
+	/* Not UTF-8: the HELLO is malformed, and said so. */
 	r = raw_open(e);
-	b = raw_begin(r, 0, 0, PROTO_CMD_HELLO);
-	proto_build_u16(b, PROTO_ITEM_VERSION, 1);
-	/* Not UTF-8: written verbatim, as a hostile peer would. */
-	proto_build_bytes(b, PROTO_ITEM_NODE, node, sizeof(node) - 1);
-	proto_build_bytes(b, PROTO_ITEM_SESSION, zero, 16);
-	proto_build_u64(b, PROTO_ITEM_RECEIVED, 0);
-	proto_build_u64(b, PROTO_ITEM_FEATURES, 0);
-	proto_build_u32(b, PROTO_ITEM_WINDOW, 1u << 20);
-	raw_send(r);
-	/* The NODE is not UTF-8: the HELLO is malformed, and said so. */
+	raw_hello_node(r, node, sizeof(node) - 1);
 	m = raw_next(r);
 	assert_non_null(m);
+	assert_int_equal(m->command, PROTO_CMD_GOODBYE);
 	raw_close(r);
 	/* A valid UTF-8 NODE with controls: the session comes up. */
 	r = raw_open(e);
-	b = raw_begin(r, 0, 0, PROTO_CMD_HELLO);
-	proto_build_u16(b, PROTO_ITEM_VERSION, 1);
-	proto_build_string(b, PROTO_ITEM_NODE, node, sizeof(node) - 2);
-	proto_build_bytes(b, PROTO_ITEM_SESSION, zero, 16);
-	proto_build_u64(b, PROTO_ITEM_RECEIVED, 0);
-	proto_build_u64(b, PROTO_ITEM_FEATURES, 0);
-	proto_build_u32(b, PROTO_ITEM_WINDOW, 1u << 20);
-	raw_send(r);
+	raw_hello_node(r, node, sizeof(node) - 2);
 	assert_int_equal(raw_hello_reply(r), 0);
 	WAIT(e, e->srv.ups == 1);
 	/* 200 messages with a nonzero pad: 5 warnings, the rest counted. */
