@@ -2113,6 +2113,31 @@ proof(const uint8_t *key, size_t keylen, const char *role,
 }
 
 /*
+ * A session of the server's (with its key) that a raw client opened
+ * with nonce ni and proved, then left detached: its id in sid.
+ */
+static void
+raw_proven_detached(struct env *e, const uint8_t *ni, uint8_t *sid)
+{
+	struct proto_builder *b;
+	uint8_t mine[32];
+	struct raw *r = raw_open(e);
+	int ups = e->srv.ups, detached = e->srv.detached;
+
+	raw_hello_send(r, PROTO_FEATURE_AUTH, NULL, 0, ni);
+	assert_int_equal(raw_hello_reply(r), 0);
+	proof(e->srv.key, sizeof(e->srv.key), "msgkit initiator", ni,
+	    r->nonce_a, r->session, mine);
+	b = raw_begin(r, 0, 0, PROTO_CMD_AUTH);
+	proto_build_bytes(b, PROTO_ITEM_AUTH, mine, 32);
+	raw_send(r);
+	WAIT(e, e->srv.ups == ups + 1);
+	memcpy(sid, r->session, 16);
+	raw_close(r);
+	WAIT(e, e->srv.detached == detached + 1);
+}
+
+/*
  * The AUTH handshake against the decisions' construction, computed
  * here: the acceptor's proof checks out, a right initiator proof gets
  * AUTH {STATUS 0} and the session up, a wrong one GOODBYE EACCES.
@@ -2347,24 +2372,13 @@ test_auth_resume_expired(void **state)
 	uint8_t ni[32], mine[32], sid[16];
 	struct proto_builder *b;
 	const struct proto_msg *m;
-	struct raw *r, *r2;
+	struct raw *r2;
 
 	set_key(&e->srv, 0x66);
 	e->srv.cfg.session_timeout_ns = 300 * PROTO_MS;
 	peer_start(e, &e->srv, 1);
 	memset(ni, 0x21, sizeof(ni));
-	r = raw_open(e);
-	raw_hello_send(r, PROTO_FEATURE_AUTH, NULL, 0, ni);
-	assert_int_equal(raw_hello_reply(r), 0);
-	proof(e->srv.key, sizeof(e->srv.key), "msgkit initiator", ni,
-	    r->nonce_a, r->session, mine);
-	b = raw_begin(r, 0, 0, PROTO_CMD_AUTH);
-	proto_build_bytes(b, PROTO_ITEM_AUTH, mine, 32);
-	raw_send(r);
-	WAIT(e, e->srv.ups == 1);
-	memcpy(sid, r->session, sizeof(sid));
-	raw_close(r);
-	WAIT(e, e->srv.detached == 1);
+	raw_proven_detached(e, ni, sid);
 
 	/* The resume's HELLO is answered; its AUTH waits for the end. */
 	memset(ni, 0x42, sizeof(ni));
@@ -3613,26 +3627,29 @@ test_budget_service_held(void **state)
 static void
 test_proto_ctrl_link(void **state)
 {
+	static const struct {
+		uint64_t link;
+		uint16_t command, item;
+		const char *want;
+	} cases[] = {
+		{ 5, PROTO_CMD_ACK, PROTO_ITEM_RECEIVED, "on link 0x5" },
+		{ 7, PROTO_CMD_PING, PROTO_ITEM_TIMESTAMP, "on link 0x7" },
+	};
 	struct env *e = *state;
-	struct proto_builder *b;
 	char text[256];
 	struct raw *r;
+	size_t i;
 
 	peer_start(e, &e->srv, 1);
-	r = raw_session(e, 0);
-	b = raw_begin(r, 5, 0, PROTO_CMD_ACK);
-	proto_build_u64(b, PROTO_ITEM_RECEIVED, 0);
-	raw_send(r);
-	assert_int_equal(raw_goodbye(r, text, sizeof(text)), EPROTO);
-	assert_non_null(strstr(text, "on link 0x5"));
-	raw_close(r);
-	r = raw_session(e, 0);
-	b = raw_begin(r, 7, 1, PROTO_CMD_PING);
-	proto_build_u64(b, PROTO_ITEM_TIMESTAMP, 1);
-	raw_send(r);
-	assert_int_equal(raw_goodbye(r, text, sizeof(text)), EPROTO);
-	assert_non_null(strstr(text, "on link 0x7"));
-	raw_close(r);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = raw_session(e, 0);
+		proto_build_u64(raw_begin(r, cases[i].link, 1,
+		    cases[i].command), cases[i].item, 0);
+		raw_send(r);
+		assert_int_equal(raw_goodbye(r, text, sizeof(text)), EPROTO);
+		assert_non_null(strstr(text, cases[i].want));
+		raw_close(r);
+	}
 }
 
 /*
@@ -3644,7 +3661,7 @@ test_auth_logged(void **state)
 {
 	struct env *e = *state;
 	struct proto_builder *b;
-	uint8_t ni[32], mine[32];
+	uint8_t ni[32], mine[32], sid[16];
 	char text[256];
 	struct raw *r;
 	int pass, w;
@@ -3673,21 +3690,9 @@ test_auth_logged(void **state)
 		    "wrong" : "reflected"));
 	}
 	/* A proven session, then a stranger claims too much of it. */
+	raw_proven_detached(e, ni, sid);
 	r = raw_open(e);
-	raw_hello_send(r, PROTO_FEATURE_AUTH, NULL, 0, ni);
-	assert_int_equal(raw_hello_reply(r), 0);
-	proof(e->srv.key, sizeof(e->srv.key), "msgkit initiator", ni,
-	    r->nonce_a, r->session, mine);
-	b = raw_begin(r, 0, 0, PROTO_CMD_AUTH);
-	proto_build_bytes(b, PROTO_ITEM_AUTH, mine, 32);
-	raw_send(r);
-	assert_non_null(raw_next(r));
-	WAIT(e, e->srv.ups == 1);
-	memcpy(ni, r->session, 16);
-	raw_close(r);
-	WAIT(e, e->srv.detached == 1);
-	r = raw_open(e);
-	raw_hello_send(r, PROTO_FEATURE_AUTH, ni, 1000, ni);
+	raw_hello_send(r, PROTO_FEATURE_AUTH, sid, 1000, ni);
 	assert_int_equal(raw_goodbye(r, text, sizeof(text)), EPROTO);
 	if (strpbrk(text, "0123456789") != NULL)
 		fail_msg("told a stranger: \"%s\"", text);
