@@ -269,23 +269,29 @@ evict(struct proto_session *s, const char *why)
 
 /*
  * Work for a session that is here beats a session that may come back:
- * past the peer's threshold, detached sessions make room first.
+ * past the peer's threshold, detached sessions make room for n bytes,
+ * largest first. 0, or -1 when none is left and there is no room.
  */
-int
-lpi_may_hold(struct proto_session *s, size_t n)
+static int
+make_room(struct proto_peer *p, size_t n)
 {
-	struct proto_peer *p = s->peer;
 	struct proto_session *v;
 
-	if (s->held + n > limit_of(p->cfg.max_memory))
-		return 0;
 	while (p->held + n > limit_of(p->cfg.max_total_memory)) {
 		v = choose(p, detached, by_size);
 		if (v == NULL)
-			return 0;
+			return -1;
 		evict(v, "the server's memory limit is reached");
 	}
-	return 1;
+	return 0;
+}
+
+int
+lpi_may_hold(struct proto_session *s, size_t n)
+{
+	if (s->held + n > limit_of(s->peer->cfg.max_memory))
+		return 0;
+	return make_room(s->peer, n) == 0;
 }
 
 int
@@ -339,7 +345,7 @@ refusals_max(const struct proto_peer_config *cfg)
 	return cfg->max_memory / 8 > floor ? cfg->max_memory / 8 : floor;
 }
 
-int
+void
 lpi_enforce(struct proto_session *s)
 {
 	struct proto_peer *p = s->peer;
@@ -352,31 +358,31 @@ lpi_enforce(struct proto_session *s)
 	while (p->held > cfg->max_total_memory)
 		if (drop_one(p) < 0)
 			break;
-	return s->state == LPI_DEAD;
 }
 
 uint32_t
-lpi_admit_session(struct proto_peer *p, const char **why)
+lpi_admit_session(struct proto_session *s, const char **why)
 {
-	const struct proto_peer_config *cfg = &p->cfg;
-	struct proto_session *s;
+	struct proto_peer *p = s->peer;
+	struct proto_session *v;
 
-	if (p->nsessions >= cfg->max_sessions) {
-		s = choose(p, detached, by_detached_age);
-		if (s == NULL) {
+	if (p->nsessions >= p->cfg.max_sessions) {
+		v = choose(p, detached, by_detached_age);
+		if (v == NULL) {
 			*why = "too many sessions";
 			return EAGAIN;
 		}
-		evict(s, "the session limit is reached");
+		evict(v, "the session limit is reached");
 	}
-	while (p->held > limit_of(cfg->max_total_memory)) {
-		s = choose(p, detached, by_size);
-		if (s == NULL) {
-			*why = "the server's memory limit is reached";
-			return ENOBUFS;
-		}
-		evict(s, "the server's memory limit is reached");
+	if (make_room(p, 0) < 0) {
+		*why = "the server's memory limit is reached";
+		return ENOBUFS;
 	}
+	/* Counted from now, released when it is buried: a handshake
+	   waiting for AUTH holds a place, so the limit holds while proofs
+	   are due. */
+	s->counted = 1;
+	p->nsessions++;
 	return 0;
 }
 

@@ -475,14 +475,10 @@ on_hello(struct proto_session *s, const struct proto_msg *m)
 			    PRIu64, h.received);
 			return;
 		}
-		if ((status = lpi_admit_session(s->peer, &why)) != 0) {
+		if ((status = lpi_admit_session(s, &why)) != 0) {
 			refuse_hello(s, status, why);
 			return;
 		}
-		/* Counted from now: a handshake waiting for AUTH holds a
-		   place, so the limit holds while proofs are due. */
-		s->counted = 1;
-		s->peer->nsessions++;
 		lpi_random(s->id, sizeof(s->id));
 		s->has_id = 1;
 	}
@@ -922,7 +918,7 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 			return;
 		}
 		on_malformed(s, m, &err);
-		(void)lpi_enforce(s);
+		lpi_enforce(s);
 		return;
 	}
 	if (!sequenced) {
@@ -938,8 +934,7 @@ on_message(struct proto_session *s, const struct proto_msg *msg)
 	if (s->features & PROTO_FEATURE_CRC)
 		strip_crc(m);
 	lpi_dispatch(s, m);
-	if (s->state != LPI_DEAD)
-		(void)lpi_enforce(s);
+	lpi_enforce(s);
 }
 
 /* --- the transport ---------------------------------------------------------------- */
@@ -1072,6 +1067,7 @@ conn_read(struct lpi_conn *c)
 				return;
 			}
 		}
+		/* Replies built this round may have grown the builders. */
 		lpi_recount(s);
 		/* The loop is level-triggered: no read just to see EAGAIN. */
 		if (drained)

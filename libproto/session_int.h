@@ -387,13 +387,17 @@ void lpi_budget_forget(struct proto_session *s);
  */
 int lpi_may_hold(struct proto_session *s, size_t n);
 /*
- * After a message of s was handled: past its own limit s ends with
- * GOODBYE ENOBUFS; past the peer's, detached sessions go (largest
- * first), then the session holding the most. 1 when s is gone.
+ * After a message of s was handled: with more refusals unread than its
+ * share, s ends with GOODBYE ENOBUFS; past the peer's total, detached
+ * sessions go (largest first), then strangers, then the session
+ * holding the most. s may be gone when it returns.
  */
-int lpi_enforce(struct proto_session *s);
-/* May a new session be made? 0, or the STATUS to refuse with. */
-uint32_t lpi_admit_session(struct proto_peer *p, const char **why);
+void lpi_enforce(struct proto_session *s);
+/*
+ * May s, a new session, be made? 0 (s is counted in max_sessions from
+ * now), or the STATUS to refuse it with.
+ */
+uint32_t lpi_admit_session(struct proto_session *s, const char **why);
 /* A new transport arrives: 0 to take it, -1 to refuse it. */
 int lpi_admit_conn(struct proto_peer *p);
 /* Out of descriptors: close the oldest handshaking transport. */
