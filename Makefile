@@ -1,5 +1,6 @@
 # msgkit - one non-recursive Makefile. Sources are found by wildcard:
-#   libproto/*.c        -> libproto.a, libproto.so (installed)
+#   libproto/*/*.c      -> libproto.a, libproto.so (installed); one folder
+#                          per layer, public headers in libproto/
 #   dissectors/*.c      -> libdissect.a (schema and printers)
 #   tools/lib/*.c       -> libtools.a (capture, pcap, options)
 #   tools/NAME/*.c      -> bin/NAME
@@ -42,7 +43,9 @@ OPT      = -O2 -g
 endif
 CFLAGS  ?=
 LDFLAGS ?=
-INC      = -I. -Ilibproto -I$(O)/gen
+# Layer folders include their internal headers by name.
+PROTO_DIRS = $(patsubst %/,%,$(wildcard libproto/*/))
+INC      = -I. -Ilibproto $(PROTO_DIRS:%=-I%) -I$(O)/gen
 # -fno-semantic-interposition: libproto exports only its API (a version
 # script) and nothing interposes it, so let calls inside it inline.
 ALLCFLAGS = $(CSTD) $(WARN) $(OPT) -fPIC -fno-semantic-interposition \
@@ -58,7 +61,7 @@ SYS_LIBS   = -lpthread -lm
 # --- sources ---------------------------------------------------------------
 GEN_H      = $(O)/gen/proto_numbers.h
 GEN_C      = $(O)/gen/proto_itemspecs.c
-PROTO_SRC  = $(wildcard libproto/*.c)
+PROTO_SRC  = $(wildcard libproto/*.c libproto/*/*.c)
 PROTO_OBJ  = $(PROTO_SRC:%.c=$(O)/obj/%.o) $(O)/obj/gen/proto_itemspecs.o
 DIS_SRC    = $(filter-out dissectors/schemagen.c,$(wildcard dissectors/*.c))
 DIS_OBJ    = $(DIS_SRC:%.c=$(O)/obj/%.o)
@@ -188,10 +191,11 @@ bench: all $(HELP_BINS)
 # --- fuzzing with libFuzzer (clang) ---------------------------------------
 FUZZ_O       = build/fuzz
 FUZZ_CFLAGS  = $(CSTD) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
-               -I. -Ilibproto -I$(FUZZ_O)/gen
+               -I. -Ilibproto $(PROTO_DIRS:%=-I%) -I$(FUZZ_O)/gen
 FUZZ_LIBSRC  = $(PROTO_SRC) $(DIS_SRC) $(TLIB_SRC)
 # No dependency files here: every header may change a fuzzer.
-FUZZ_HDR     = $(wildcard libproto/*.h dissectors/*.h tools/lib/*.h)
+FUZZ_HDR     = $(wildcard libproto/*.h libproto/*/*.h dissectors/*.h \
+               tools/lib/*.h)
 FUZZ_SECONDS ?= 60
 
 $(FUZZ_O)/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(FUZZ_HDR) \
