@@ -47,6 +47,7 @@ struct proto_session;
 struct proto_link;
 struct proto_call;
 struct proto_request;
+struct proto_service_ops;
 
 enum proto_log_level {
 	PROTO_LOG_ERROR,
@@ -238,6 +239,31 @@ struct proto_session *proto_link_session(const struct proto_link *l);
 int proto_link_close(struct proto_link *l, proto_reply_fn *fn, void *arg);
 
 /*
+ * Links named by NEWLINK in a command of another service (VFS_LOOKUP,
+ * VFS_OPEN...): proto_link_new() takes the next id of our half and the
+ * link may carry commands at once, pipelined behind the command that
+ * binds it. When that command fails, proto_link_forget() drops the link
+ * here (nothing is sent: the peer never bound it); when it succeeds the
+ * link is given back with proto_link_close() as any other.
+ */
+struct proto_link *proto_link_new(struct proto_session *s);
+void proto_link_forget(struct proto_link *l);
+/*
+ * A link id of the peer's half that the peer handed us in a REF item:
+ * commands may be sent on it while the command carrying the REF is
+ * outstanding; proto_link_forget() when done. NULL with errno EINVAL
+ * (not the peer's id) or EBADF (the id is ours, or the session is gone).
+ */
+struct proto_link *proto_link_borrow(struct proto_session *s, uint64_t id);
+/*
+ * Commands the link's owner sends on a link we hold (CACHE_INVALIDATE,
+ * VFS_NOTIFY) go to ops->command with state; without a handler they are
+ * answered EBADF. open and close of ops are not used.
+ */
+void proto_link_set_handler(struct proto_link *l,
+    const struct proto_service_ops *ops, void *state);
+
+/*
  * Build a command on link l: the builder comes with the header begun;
  * add items, then proto_cmd_send() (or proto_cmd_abort()). One command
  * is built at a time per session.
@@ -294,6 +320,40 @@ int proto_peer_serve(struct proto_peer *p, const char *service,
 
 /* The built-in echo service (msgproto(7)): 0x7000-0x7fff echoed. */
 extern const struct proto_service_ops proto_echo_service;
+
+/*
+ * A service binds the link id the peer named in a NEWLINK of req (or
+ * another LINK item), served by ops with state: 0, or the errno to answer
+ * (EINVAL not an id of the peer's half, EEXIST in use, EMFILE past
+ * max_links, EAGAIN past the session's memory), with *why the reason.
+ * The peer holds one reference; ops->close is called when it dies.
+ */
+int proto_link_bind(struct proto_request *req, uint64_t id,
+    const struct proto_service_ops *ops, void *state,
+    struct proto_link **out, const char **why);
+/*
+ * An object of ours the peer may read, under a new id of our half, to
+ * hand in a REF: served by ops with state, without references (the peer
+ * borrows it for the command carrying the REF). proto_link_unexport()
+ * ends it: its outstanding commands are cancelled, ops->close is called.
+ */
+struct proto_link *proto_link_export(struct proto_session *s,
+    const struct proto_service_ops *ops, void *state);
+void proto_link_unexport(struct proto_link *l);
+/* The state of link id if we serve it with ops; else NULL. */
+void *proto_link_served(struct proto_session *s, uint64_t id,
+    const struct proto_service_ops *ops);
+
+/*
+ * Streams: bytes of replies and commands waiting for room in the peer's
+ * window. A service that produces many parts queues while this is low,
+ * and otherwise asks to be called (once, from the loop) when it falls
+ * below `below`; cancel, by arg, when its link dies first.
+ */
+size_t proto_session_queued(const struct proto_session *s);
+int proto_session_when_room(struct proto_session *s, size_t below,
+    void (*fn)(void *arg), void *arg);
+void proto_session_cancel_room(struct proto_session *s, void *arg);
 
 uint16_t proto_request_command(const struct proto_request *r);
 uint32_t proto_request_msgid(const struct proto_request *r);

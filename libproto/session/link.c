@@ -22,6 +22,13 @@
 #define LINKID_ACCEPTOR	(1ull << 63)	/* the acceptor's half of the ids */
 
 static void free_link(struct proto_session *s, struct proto_link *l);
+static void maybe_free_remote(struct proto_session *s, struct proto_link *l);
+static void kill_local(struct proto_session *s, struct proto_link *l);
+static void orphan_requests(struct proto_link *l);
+static int peer_half(const struct proto_session *s, uint64_t id);
+static int bind_local(struct proto_session *s, uint64_t id,
+    const struct proto_service_ops *ops, struct proto_link **out,
+    const char **why);
 
 void
 lpi_links_init(struct proto_session *s)
@@ -280,6 +287,136 @@ proto_link_close(struct proto_link *l, proto_reply_fn *fn, void *arg)
 		return -1;
 	l->closed = 1;
 	return 0;
+}
+
+/* --- links a service hands out, and links borrowed ------------------------ */
+
+struct proto_link *
+proto_link_new(struct proto_session *s)
+{
+	struct proto_link *l;
+
+	if (!usable(s)) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return NULL;
+	l->s = s;
+	l->id = alloc_linkid(s);
+	l->holds = 1;
+	if (lpi_table_put(&s->links, l->id, l) < 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+struct proto_link *
+proto_link_borrow(struct proto_session *s, uint64_t id)
+{
+	struct proto_link *l = link_get(s, id);
+
+	if (l != NULL && l != &s->link0 && !l->local && !l->closed) {
+		l->holds++;
+		return l;
+	}
+	if (l != NULL || !peer_half(s, id) || !usable(s)) {
+		errno = l != NULL || !usable(s) ? EBADF : EINVAL;
+		return NULL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return NULL;
+	l->s = s;
+	l->id = id;
+	l->holds = 1;
+	if (lpi_table_put(&s->links, l->id, l) < 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+proto_link_forget(struct proto_link *l)
+{
+	if (l->local || l->holds == 0)
+		return;
+	if (--l->holds > 0)
+		return;
+	l->closed = 1;
+	maybe_free_remote(l->s, l);
+}
+
+void
+proto_link_set_handler(struct proto_link *l,
+    const struct proto_service_ops *ops, void *state)
+{
+	if (l->local)
+		return;
+	l->ops = ops;
+	l->state = state;
+}
+
+int
+proto_link_bind(struct proto_request *req, uint64_t id,
+    const struct proto_service_ops *ops, void *state,
+    struct proto_link **out, const char **why)
+{
+	struct proto_link *l;
+	int err;
+
+	*why = NULL;
+	if (req->s == NULL || req->s->state == LPI_DEAD)
+		return ECANCELED;
+	err = bind_local(req->s, id, ops, &l, why);
+	if (err != 0)
+		return err;
+	l->state = state;
+	if (out != NULL)
+		*out = l;
+	return 0;
+}
+
+struct proto_link *
+proto_link_export(struct proto_session *s,
+    const struct proto_service_ops *ops, void *state)
+{
+	struct proto_link *l;
+
+	if (!usable(s)) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return NULL;
+	l->s = s;
+	l->id = alloc_linkid(s);
+	l->local = 1;
+	l->ops = ops;
+	l->state = state;
+	if (lpi_table_put(&s->links, l->id, l) < 0) {
+		free(l);
+		return NULL;
+	}
+	s->nlocal++;
+	lpi_hold(s, lpi_link_cost());
+	return l;
+}
+
+void *
+proto_link_served(struct proto_session *s, uint64_t id,
+    const struct proto_service_ops *ops)
+{
+	struct proto_link *l = link_get(s, id);
+
+	if (l == NULL || l == &s->link0 || !l->local || l->closed ||
+	    l->ops != ops)
+		return NULL;
+	return l->state;
 }
 
 struct wait {
@@ -588,6 +725,61 @@ read_string(const struct proto_msg *m, uint16_t type, char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Serve id for the peer: what LINK_OPEN and a service's NEWLINK share.
+ * What is wrong with the request goes before what is full.
+ */
+static int
+bind_local(struct proto_session *s, uint64_t id,
+    const struct proto_service_ops *ops, struct proto_link **out,
+    const char **why)
+{
+	struct proto_link *l;
+
+	if (!peer_half(s, id)) {
+		*why = "NEWLINK is not from the sender's half of the ids";
+		return EINVAL;
+	}
+	if (link_get(s, id) != NULL) {
+		*why = "NEWLINK is in use";
+		return EEXIST;
+	}
+	if (s->nlocal >= s->peer->cfg.max_links) {
+		*why = "too many links";
+		return EMFILE;
+	}
+	if (!lpi_may_hold(s, lpi_link_cost())) {
+		*why = "out of memory for this session";
+		return EAGAIN;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL || lpi_table_put(&s->links, id, l) < 0) {
+		free(l);
+		*why = NULL;
+		return ENOMEM;
+	}
+	l->s = s;
+	l->id = id;
+	l->local = 1;
+	l->refs = 1;
+	l->ops = ops;
+	s->nlocal++;
+	lpi_hold(s, lpi_link_cost());
+	*out = l;
+	return 0;
+}
+
+/* A link that was bound and refused by its service: gone without trace. */
+static void
+unbind_local(struct proto_session *s, struct proto_link *l)
+{
+	lpi_table_del(&s->links, l->id);
+	s->nlocal--;
+	lpi_unhold(s, lpi_link_cost());
+	lpi_table_free(&l->requests);
+	free(l);
+}
+
 static int
 open_link(struct proto_session *s, const struct proto_msg *m,
     const char **why)
@@ -605,48 +797,23 @@ open_link(struct proto_session *s, const struct proto_msg *m,
 		*why = "LINK_OPEN needs NEWLINK and SERVICE";
 		return EINVAL;
 	}
-	if (!peer_half(s, proto_item_linkid(&it, 0))) {
-		*why = "NEWLINK is not from the sender's half of the ids";
-		return EINVAL;
-	}
-	if (link_get(s, proto_item_linkid(&it, 0)) != NULL) {
-		*why = "NEWLINK is in use";
-		return EEXIST;
-	}
-	/* What is wrong with the request goes before what is full. */
 	svc = lpi_service(s->peer, name, strlen(name));
-	if (svc == NULL) {
+	if (svc == NULL && peer_half(s, proto_item_linkid(&it, 0)) &&
+	    link_get(s, proto_item_linkid(&it, 0)) == NULL) {
 		*why = "no such service";
 		return ENOENT;
 	}
-	if (s->nlocal >= s->peer->cfg.max_links) {
-		*why = "too many links";
-		return EMFILE;
-	}
-	if (!lpi_may_hold(s, lpi_link_cost())) {
-		*why = "out of memory for this session";
-		return EAGAIN;
-	}
-	l = calloc(1, sizeof(*l));
-	if (l == NULL)
-		return ENOMEM;
-	l->s = s;
-	l->id = proto_item_linkid(&it, 0);
-	l->local = 1;
-	l->refs = 1;
-	l->ops = svc->ops;
-	err = 0;
+	err = bind_local(s, proto_item_linkid(&it, 0),
+	    svc != NULL ? svc->ops : NULL, &l, why);
+	if (err != 0)
+		return err;
 	if (svc->ops->open != NULL)
 		err = svc->ops->open(svc->svc, l, m, &l->state);
-	if (err == 0 && lpi_table_put(&s->links, l->id, l) < 0)
-		err = ENOMEM;
 	if (err != 0) {
-		free(l);
+		unbind_local(s, l);
 		*why = NULL;
 		return err;
 	}
-	s->nlocal++;
-	lpi_hold(s, lpi_link_cost());
 	return 0;
 }
 
@@ -753,6 +920,14 @@ kill_local(struct proto_session *s, struct proto_link *l)
 	free_link(s, l);
 }
 
+void
+proto_link_unexport(struct proto_link *l)
+{
+	if (!l->local || l->closed || l == &l->s->link0)
+		return;
+	kill_local(l->s, l);
+}
+
 static void
 on_link_close(struct proto_session *s, struct proto_link *l,
     const struct proto_msg *m)
@@ -847,7 +1022,8 @@ on_command(struct proto_session *s, const struct proto_msg *m)
 		on_link0(s, m);
 		return;
 	}
-	if (l == NULL || !l->local || l->closed) {
+	/* A link we hold takes the commands of its owner if we said so. */
+	if (l == NULL || l->closed || (!l->local && l->ops == NULL)) {
 		reply_direct(s, &s->link0, m, EBADF, "no such link");
 		return;
 	}
@@ -912,7 +1088,9 @@ free_link(struct proto_session *s, struct proto_link *l)
 		proto_build_abort(&s->b);
 		s->building = NULL;
 	}
-	lpi_table_free(&l->requests);
+	/* Commands its owner sent on a link we held: replies dropped. */
+	s->nrequests -= (uint32_t)l->requests.used;
+	orphan_requests(l);
 	free(l);
 }
 

@@ -434,15 +434,23 @@ want_write(struct lpi_conn *c, int on)
 		proto_io_set(c->rio, PROTO_IO_READ | ev);
 }
 
+static void flush_conn(struct proto_session *s, struct lpi_conn *c);
+
 void
 lpi_flush(struct proto_session *s)
 {
-	struct lpi_conn *c = s->conn;
+	if (s->conn == NULL)
+		return;
+	flush_conn(s, s->conn);
+	lpi_room_check(s);
+}
+
+static void
+flush_conn(struct proto_session *s, struct lpi_conn *c)
+{
 	struct batch b;
 	ssize_t n;
 
-	if (c == NULL)
-		return;
 	for (;;) {
 		gather(s, &b);
 		if (b.n == 0 && s->state == LPI_CLOSING && !s->goodbye_sent &&
@@ -566,4 +574,111 @@ lpi_sendq_clear(struct proto_session *s)
 	s->queued_bytes = 0;
 	if (s->conn != NULL)
 		lpi_conn_clear_ctrl(s->conn);
+}
+
+/* --- room for streams --------------------------------------------------- */
+
+/*
+ * A service that streams (CACHE_READ's parts) must not queue faster than
+ * the peer's window drains: it queues while proto_session_queued() is
+ * low and waits here otherwise. Waiters are called from a deferred call,
+ * never from inside a flush, so they may queue again at once.
+ */
+struct lpi_roomwait {
+	struct lpi_roomwait *next;
+	size_t below;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+size_t
+proto_session_queued(const struct proto_session *s)
+{
+	return (size_t)s->queued_bytes;
+}
+
+static void
+room_run(struct proto_defer *d, void *arg)
+{
+	struct proto_session *s = arg;
+	struct lpi_roomwait **pp, *w;
+
+	(void)d;
+	if (s->state == LPI_DEAD)
+		return;
+	pp = &s->roomwait;
+	while ((w = *pp) != NULL) {
+		if (s->queued_bytes >= w->below) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		w->fn(w->arg);
+		free(w);
+		/* fn may have added or cancelled waiters: start over. */
+		pp = &s->roomwait;
+	}
+}
+
+void
+lpi_room_check(struct proto_session *s)
+{
+	struct lpi_roomwait *w;
+
+	for (w = s->roomwait; w != NULL; w = w->next)
+		if (s->queued_bytes < w->below)
+			break;
+	if (w == NULL)
+		return;
+	if (s->room_defer == NULL)
+		s->room_defer = proto_defer_new(s->peer->loop, room_run, s);
+	if (s->room_defer != NULL)
+		proto_defer_post(s->room_defer);
+}
+
+int
+proto_session_when_room(struct proto_session *s, size_t below,
+    void (*fn)(void *arg), void *arg)
+{
+	struct lpi_roomwait *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return -1;
+	w->below = below;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = s->roomwait;
+	s->roomwait = w;
+	lpi_room_check(s);
+	return 0;
+}
+
+void
+proto_session_cancel_room(struct proto_session *s, void *arg)
+{
+	struct lpi_roomwait **pp, *w;
+
+	pp = &s->roomwait;
+	while ((w = *pp) != NULL) {
+		if (w->arg == arg) {
+			*pp = w->next;
+			free(w);
+			continue;
+		}
+		pp = &w->next;
+	}
+}
+
+void
+lpi_room_free(struct proto_session *s)
+{
+	struct lpi_roomwait *w;
+
+	while ((w = s->roomwait) != NULL) {
+		s->roomwait = w->next;
+		free(w);
+	}
+	if (s->room_defer != NULL)
+		proto_defer_free(s->room_defer);
+	s->room_defer = NULL;
 }

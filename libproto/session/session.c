@@ -1483,6 +1483,7 @@ lpi_session_free(struct proto_session *s)
 	if (s->flusher != NULL)
 		proto_defer_free(s->flusher);
 	lpi_links_free(s);
+	lpi_room_free(s);
 	lpi_sendq_clear(s);
 	free(s);
 }

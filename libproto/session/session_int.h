@@ -166,6 +166,7 @@ struct proto_link {
 	struct lpi_table requests;	/* local: msgid -> proto_request */
 	uint32_t calls;		/* remote: our commands outstanding on it */
 	int closed;
+	uint32_t holds;		/* remote: proto_link_new/borrow holders */
 	/* Messages waiting to be numbered and sent, served round robin. */
 	struct lpi_out *q, *q_tail;
 	uint32_t deficit;
@@ -301,6 +302,9 @@ struct proto_session {
 	struct proto_timer *expire;	/* the session time-out, while
 					   detached or never up */
 	struct proto_defer *flusher;
+	/* Services waiting for the link queues to fall (streams). */
+	struct lpi_roomwait *roomwait;
+	struct proto_defer *room_defer;
 	uint64_t ping_sent_ns;
 	uint32_t ping_id;
 	void (*ping_done)(void *, struct proto_session *, uint64_t);
@@ -466,6 +470,8 @@ void lpi_send_seq(struct proto_session *s, struct proto_link *l,
     struct lpi_out *o);
 /* Write what can be written; arms write interest for the rest. */
 void lpi_flush(struct proto_session *s);
+void lpi_room_check(struct proto_session *s);
+void lpi_room_free(struct proto_session *s);
 void lpi_flush_soon(struct proto_session *s);
 /* The peer has received `received` messages: free what it acknowledged. */
 int lpi_acked(struct proto_session *s, uint64_t received);
