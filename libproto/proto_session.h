@@ -203,6 +203,12 @@ struct proto_session_info {
 void proto_session_info(const struct proto_session *s,
     struct proto_session_info *info);
 
+/*
+ * The loop s runs on: a blocking helper (proto_call_wait, the VFS
+ * client) runs its rounds until its own replies came.
+ */
+struct proto_loop *proto_session_loop(const struct proto_session *s);
+
 /* Send a PING now; its round trip shows in rtt_ns and in ping_done. */
 int proto_session_ping(struct proto_session *s,
     void (*done)(void *arg, struct proto_session *s, uint64_t rtt_ns),

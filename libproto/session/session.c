@@ -1453,6 +1453,13 @@ proto_session_info(const struct proto_session *s,
 	info->requests = s->nrequests;
 }
 
+/* The loop the session runs on: for blocking helpers built on top. */
+struct proto_loop *
+proto_session_loop(const struct proto_session *s)
+{
+	return s->peer->loop;
+}
+
 /* Timers and the flusher, made with the session. */
 int
 lpi_session_timers(struct proto_session *s)
