@@ -208,6 +208,8 @@ void proto_session_info(const struct proto_session *s,
  * client) runs its rounds until its own replies came.
  */
 struct proto_loop *proto_session_loop(const struct proto_session *s);
+/* The loop a peer runs on (services start their own work there). */
+struct proto_loop *proto_peer_loop(const struct proto_peer *p);
 
 /* Send a PING now; its round trip shows in rtt_ns and in ping_done. */
 int proto_session_ping(struct proto_session *s,

@@ -110,6 +110,10 @@ struct proto_vfs_xfer {
 	uint32_t chunk;		/* bytes per CACHE_READ or write (1 MiB) */
 	proto_vfs_progress_fn *progress;
 	void *arg;
+	/* If not NULL: the file's attributes as the VFS_OPEN or VFS_CREATE
+	   reply gave them, filled before the data moves (kept valid by the
+	   caller until the transfer is done). */
+	struct proto_vfs_attr *attr;
 };
 
 /* LINK_OPEN {SERVICE "vfs", EXPORT}; NULL with the reason in err. */

@@ -25,6 +25,7 @@ static void free_link(struct proto_session *s, struct proto_link *l);
 static void maybe_free_remote(struct proto_session *s, struct proto_link *l);
 static void kill_local(struct proto_session *s, struct proto_link *l);
 static void orphan_requests(struct proto_link *l);
+static void **table_values(const struct lpi_table *t, size_t *n);
 static int peer_half(const struct proto_session *s, uint64_t id);
 static int bind_local(struct proto_session *s, uint64_t id,
     const struct proto_service_ops *ops, struct proto_link **out,
@@ -877,6 +878,34 @@ cancel_request(struct proto_session *s, struct proto_link *l,
 }
 
 /*
+ * Commands we sent on a link we serve (VFS_NOTIFY, CACHE_INVALIDATE to
+ * its holder) cannot be answered once it is gone: they fail here, each
+ * once, so that nothing points at the freed link.
+ */
+static void
+fail_calls_on(struct proto_session *s, struct proto_link *l)
+{
+	struct proto_call *c;
+	void **v;
+	size_t n, i;
+
+	if (l->calls == 0)
+		return;
+	v = table_values(&s->calls, &n);
+	for (i = 0; v != NULL && i < n; i++) {
+		c = v[i];
+		if (c->link != l)
+			continue;
+		lpi_table_del(&s->calls, c->msgid);
+		l->calls--;
+		if (c->fn != NULL)
+			c->fn(c->arg, c, NULL, ECANCELED, 1);
+		free(c);
+	}
+	free(v);
+}
+
+/*
  * The link's last reference went: its requests are answered ECANCELED
  * and orphaned, the service hears of it, and the link's queued replies
  * move to link 0's queue so they still go out, in order, after the
@@ -915,6 +944,7 @@ kill_local(struct proto_session *s, struct proto_link *l)
 		}
 		cancel_request(s, l, r);
 	}
+	fail_calls_on(s, l);
 	if (l->ops->close != NULL)
 		l->ops->close(l->state, l);
 	free_link(s, l);

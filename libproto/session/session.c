@@ -1455,6 +1455,12 @@ proto_session_info(const struct proto_session *s,
 
 /* The loop the session runs on: for blocking helpers built on top. */
 struct proto_loop *
+proto_peer_loop(const struct proto_peer *p)
+{
+	return p->loop;
+}
+
+struct proto_loop *
 proto_session_loop(const struct proto_session *s)
 {
 	return s->peer->loop;

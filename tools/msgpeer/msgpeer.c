@@ -36,7 +36,8 @@ enum {
 	OPT_LINKS, OPT_MEMORY, OPT_JOURNAL, OPT_PING_IDLE, OPT_DEAD,
 	OPT_TIMEOUT, OPT_ACK_DELAY, OPT_LISTEN, OPT_SERVICE, OPT_COMMAND,
 	OPT_VERSION, OPT_RECONNECT, OPT_TRIES, OPT_TOTAL, OPT_SESSIONS,
-	OPT_CONNS, OPT_HANDSHAKE
+	OPT_CONNS, OPT_HANDSHAKE, OPT_EXPORT, OPT_EXPORT_RO, OPT_TRACE,
+	OPT_WORKERS, OPT_MAX_FILES
 };
 
 static const struct option long_options[] = {
@@ -69,6 +70,11 @@ static const struct option long_options[] = {
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "command", required_argument, NULL, OPT_COMMAND },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "export", required_argument, NULL, OPT_EXPORT },
+	{ "export-ro", required_argument, NULL, OPT_EXPORT_RO },
+	{ "trace", required_argument, NULL, OPT_TRACE },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "max-files", required_argument, NULL, OPT_MAX_FILES },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -97,6 +103,11 @@ usage(FILE *f)
 "  --max-sessions N  sessions up or detached (1024)\n"
 "  --max-conns N     transports, handshaking or up (1024)\n"
 "  --handshake-timeout SEC  time a new transport has to handshake (5)\n"
+"  serve: --export NAME=DIR    serve DIR as the VFS export NAME\n"
+"         --export-ro NAME=DIR the same, read-only (EROFS)\n"
+"         --trace FILE         JSON lines: every path a client used\n"
+"         --workers N          threads for file system calls (4)\n"
+"         --max-files N        open files and nodes per session (4096)\n"
 "  --journal FILE    every sequenced message sent and received\n"
 "  --ping-idle SEC   PING after this silence (5)\n"
 "  --dead SEC        transport dead after this silence (15)\n"
@@ -288,6 +299,29 @@ read_key(struct opts *o)
 	o->cfg.keylen = (size_t)n;
 }
 
+/* --export NAME=DIR: the name a client gives in EXPORT, the directory. */
+static void
+add_export(struct opts *o, const char *arg, int readonly)
+{
+	const char *eq = strchr(arg, '=');
+	struct export_opt *e;
+
+	if (eq == NULL || eq == arg || eq[1] == '\0')
+		errx(2, "--export%s %s: NAME=DIR", readonly ? "-ro" : "", arg);
+	if ((size_t)(eq - arg) > 255 || memchr(arg, '/', (size_t)(eq - arg)))
+		errx(2, "--export %s: a name of at most 255 bytes, no '/'",
+		    arg);
+	if (o->nexports == (int)(sizeof(o->exports) / sizeof(o->exports[0])))
+		errx(2, "--export: at most %zu exports",
+		    sizeof(o->exports) / sizeof(o->exports[0]));
+	e = &o->exports[o->nexports++];
+	e->name = strndup(arg, (size_t)(eq - arg));
+	if (e->name == NULL)
+		err(2, "strndup");
+	e->dir = eq + 1;
+	e->readonly = readonly;
+}
+
 static void
 parse_option(struct opts *o, int c)
 {
@@ -314,6 +348,21 @@ parse_option(struct opts *o, int c)
 		if (o->nlisten == 8)
 			errx(2, "--listen: at most 8 addresses");
 		o->listen[o->nlisten++] = optarg;
+		break;
+	case OPT_EXPORT:
+	case OPT_EXPORT_RO:
+		add_export(o, optarg, c == OPT_EXPORT_RO);
+		break;
+	case OPT_TRACE:
+		o->trace = optarg;
+		break;
+	case OPT_WORKERS:
+		o->vfs.workers = (unsigned)parse_count("--workers", optarg, 1,
+		    256);
+		break;
+	case OPT_MAX_FILES:
+		o->vfs.max_files = (uint32_t)parse_count("--max-files", optarg,
+		    1, 1 << 24);
 		break;
 	case OPT_NODE:
 		o->cfg.node = optarg;
@@ -447,6 +496,8 @@ check_args(struct opts *o)
 		errx(2, "%s needs the peer's address", o->cmd);
 	if (!serve && o->nlisten > 0)
 		errx(2, "--listen goes with serve");
+	if (!serve && (o->nexports > 0 || o->trace != NULL))
+		errx(2, "--export and --trace go with serve");
 	if (o->cfg.dead_ns <= o->cfg.ping_idle_ns)
 		errx(2, "--dead must be longer than --ping-idle");
 	if (o->cfg.reconnect_max_ns < o->cfg.reconnect_min_ns)
@@ -566,6 +617,10 @@ run_finish(struct run *r)
 	proto_io_free(signals);
 	close(signal_fd);
 	proto_loop_run_once(r->loop, 0);
+	/* After the peer: the sessions' links let go of the nodes first. */
+	proto_vfs_server_free(r->vfs);
+	if (r->o->vfs.trace_fd >= 0)
+		close(r->o->vfs.trace_fd);
 	if (r->journal != NULL && fclose(r->journal) != 0) {
 		warn("--journal %s", r->o->journal);
 		r->status = 2;
@@ -582,6 +637,7 @@ main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	proto_peer_config_init(&o.cfg);
+	proto_vfs_server_config_init(&o.vfs);
 	o.interval = 1.0;
 	o.size = 64;
 	o.parallel = 1;

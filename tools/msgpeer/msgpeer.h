@@ -11,6 +11,7 @@
 
 #include "libproto/proto_loop.h"
 #include "libproto/proto_session.h"
+#include "libproto/proto_vfs.h"
 
 #define MSGKIT_VERSION	"0.1.0"
 
@@ -32,6 +33,22 @@ struct opts {
 	const char *service;		/* --service, echo by default */
 	unsigned command;		/* --command, 0x7000 */
 	long long connect_tries;	/* --connect-tries; -1: not given */
+	/* serve: --export NAME=DIR, --export-ro, --trace FILE */
+	struct export_opt {
+		char *name;
+		const char *dir;
+		int readonly;
+	} exports[64];
+	int nexports;
+	const char *trace;
+	struct proto_vfs_server_config vfs;
+	/* the file commands (files.c): positional arguments and flags */
+	char **args;
+	int nargs;
+	int fl_long;			/* ls -l */
+	int fl_recursive;		/* -r, -R */
+	int fl_parents;			/* mkdir -p */
+	int fl_symbolic;		/* ln -s */
 	struct proto_peer_config cfg;
 	uint8_t key[128];
 };
@@ -41,6 +58,7 @@ struct run {
 	struct opts *o;
 	struct proto_loop *loop;
 	struct proto_peer *peer;
+	struct proto_vfs_server *vfs;	/* serve --export */
 	FILE *journal;
 	int stop;			/* a signal came */
 	int status;			/* exit status so far */
@@ -73,6 +91,10 @@ int cmd_serve(struct run *r);
 int cmd_connect(struct run *r);
 int cmd_ping(struct run *r);
 int cmd_echo(struct run *r);
+
+/* files.c: ls, stat, cat, get, put, cp, mv, rm, mkdir, rmdir, ln, df */
+int files_command(const char *cmd);
+int cmd_files(struct run *r);
 
 /* delay.c: "delay", a service that answers like echo, later. */
 extern const struct proto_service_ops delay_service;

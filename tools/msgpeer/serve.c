@@ -5,8 +5,10 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "msgpeer.h"
 
@@ -82,12 +84,53 @@ on_watch(struct proto_timer *t, void *arg)
 	proto_timer_set(t, 100 * PROTO_MS);
 }
 
+static void
+on_vfs_log(void *arg, enum proto_log_level level, const char *msg)
+{
+	(void)arg;
+	say((int)level, "vfs: %s", msg);
+}
+
+/* --export and --trace: the VFS service, when a directory is exported. */
+static struct proto_vfs_server *
+start_vfs(struct run *r)
+{
+	struct opts *o = r->o;
+	struct proto_vfs_server *srv;
+	char errbuf[512];
+	int i;
+
+	if (o->nexports == 0) {
+		if (o->trace != NULL)
+			errx(2, "--trace needs --export");
+		return NULL;
+	}
+	o->vfs.log = on_vfs_log;
+	if (o->trace != NULL) {
+		o->vfs.trace_fd = open(o->trace, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC, 0644);
+		if (o->vfs.trace_fd < 0)
+			err(2, "--trace %s", o->trace);
+	}
+	srv = proto_vfs_server_new(r->peer, &o->vfs, errbuf, sizeof(errbuf));
+	if (srv == NULL)
+		errx(2, "vfs: %s", errbuf);
+	for (i = 0; i < o->nexports; i++)
+		if (proto_vfs_server_export(srv, o->exports[i].name,
+		    o->exports[i].dir, o->exports[i].readonly, errbuf,
+		    sizeof(errbuf)) < 0)
+			errx(2, "--export %s", errbuf);
+	return srv;
+}
+
 int
 cmd_serve(struct run *r)
 {
 	struct proto_timer *watch = NULL;
 	char errbuf[256];
 	int i;
+
+	r->vfs = start_vfs(r);
 
 	if (one_shot(r->o)) {
 		watch = proto_timer_new(r->loop, on_watch, r);
