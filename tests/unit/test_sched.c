@@ -21,7 +21,7 @@
 
 #include "libproto/proto.h"
 #include "libproto/proto_session.h"
-#include "libproto/session_int.h"
+#include "session_int.h"
 
 struct env {
 	struct proto_loop *loop;

@@ -40,7 +40,7 @@
 
 #include "libproto/proto_loop.h"
 #include "libproto/proto_transport.h"
-#include "libproto/loop_int.h"
+#include "loop_int.h"
 
 #define WATCHDOG_SEC	60
 #define WAIT_MS		10000	/* longest wait for bytes: generous */
