@@ -12,6 +12,7 @@
  * transports underneath: nothing here times out.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -412,6 +413,8 @@ xfer_opened(void *arg)
 	rc = vc_walk_status(&t->w);
 	if (rc == 0)
 		rc = vc_reply_attr(&t->or, &t->attr);
+	if (rc == 0 && t->put && t->x.attr != NULL)
+		*t->x.attr = t->attr;
 	if (rc == 0 && t->put)
 		t->attr.size = 0;
 	if (rc == 0 && t->put && t->seekable) {
@@ -426,6 +429,8 @@ xfer_opened(void *arg)
 		xfer_finish(t);
 		return;
 	}
+	if (t->x.attr != NULL && !t->put)
+		*t->x.attr = t->attr;
 	xfer_pump(t);
 }
 
@@ -444,7 +449,8 @@ xfer_new(struct proto_vfs_client *c, int put, int fd, const char *path,
 	t->fd = fd;
 	xfer_defaults(&t->x, x, put);
 	t->base = lseek(fd, 0, SEEK_CUR);
-	t->seekable = t->base >= 0;
+	/* O_APPEND would put every pwrite at the end, in arrival order. */
+	t->seekable = t->base >= 0 && (fcntl(fd, F_GETFL) & O_APPEND) == 0;
 	if (!t->seekable)
 		t->base = 0;
 	t->slot = calloc(t->x.inflight, sizeof(*t->slot));

@@ -86,6 +86,17 @@ usage(FILE *f)
 "       msgpeer connect ADDR [options]\n"
 "       msgpeer ping ADDR [-c count] [-i seconds] [options]\n"
 "       msgpeer echo ADDR [-c count] [-s size] [-P parallel] [options]\n"
+"       msgpeer ls [-lR] REMOTE...         msgpeer stat REMOTE...\n"
+"       msgpeer cat REMOTE...              msgpeer df REMOTE...\n"
+"       msgpeer get [-r] REMOTE LOCAL      msgpeer put [-r] LOCAL REMOTE\n"
+"       msgpeer cp [-r] REMOTE REMOTE      msgpeer mv REMOTE REMOTE\n"
+"       msgpeer rm [-r] REMOTE...          msgpeer mkdir [-p] REMOTE...\n"
+"       msgpeer rmdir REMOTE...            msgpeer ln [-s] TARGET REMOTE\n"
+"\n"
+"REMOTE: ADDR:EXPORT/PATH; the address ends where its scheme says:\n"
+"      unix:SOCKET:EXPORT/PATH (SOCKET up to its first ':'),\n"
+"      unix:[SOCK:ET]:EXPORT/PATH, tcp:HOST:PORT:EXPORT/PATH,\n"
+"      [ANY ADDR]:EXPORT/PATH; the PATH may hold ':'\n"
 "\n"
 "ADDR: unix:/path, tcp:HOST:PORT (listening: tcp:PORT is loopback),\n"
 "      stdio, exec:COMMAND, fd:N or fd:R,W\n"
@@ -120,7 +131,9 @@ usage(FILE *f)
 "  echo: -c N commands (10000), -s BYTES of DATA each (64),\n"
 "        -P N in flight (1), --service NAME (echo), --command N (0x7000)\n"
 "\n"
-"exit status: 0 success, 1 session or check failed, 2 usage error\n");
+"exit status: 0 success, 1 session or check failed, 2 usage error;\n"
+"  file commands: 0 done, 1 an operation failed (each named on stderr),\n"
+"  2 usage, 3 no session or no such export (nothing done)\n");
 }
 
 const char *
@@ -339,7 +352,20 @@ parse_option(struct opts *o, int c)
 		o->interval = (double)parse_seconds("-i", optarg) / 1e9;
 		break;
 	case 's':
-		o->size = parse_count("-s", optarg, 0, 65000);
+		if (files_command(o->cmd))
+			o->fl_symbolic = 1;
+		else
+			o->size = parse_count("-s", optarg, 0, 65000);
+		break;
+	case 'l':
+		o->fl_long = 1;
+		break;
+	case 'r':
+	case 'R':
+		o->fl_recursive = 1;
+		break;
+	case 'p':
+		o->fl_parents = 1;
 		break;
 	case 'P':
 		o->parallel = parse_count("-P", optarg, 1, 1 << 20);
@@ -470,6 +496,15 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (gethostname(host, sizeof(host) - 1) == 0)
 		o->cfg.node = host;
 	optind = 2;
+	/* The file commands: flags without values, many arguments. */
+	if (files_command(o->cmd)) {
+		while ((c = getopt_long(argc, argv, "hlpqRrsv", long_options,
+		    NULL)) != -1)
+			parse_option(o, c);
+		o->args = argv + optind;
+		o->nargs = argc - optind;
+		return;
+	}
 	while ((c = getopt_long(argc, argv, "c:hi:P:qs:v", long_options,
 	    NULL)) != -1)
 		parse_option(o, c);
@@ -483,16 +518,18 @@ static void
 check_args(struct opts *o)
 {
 	int serve = strcmp(o->cmd, "serve") == 0;
+	int files = files_command(o->cmd);
 
-	if (!serve && strcmp(o->cmd, "connect") != 0 &&
+	if (!serve && !files && strcmp(o->cmd, "connect") != 0 &&
 	    strcmp(o->cmd, "ping") != 0 && strcmp(o->cmd, "echo") != 0)
-		errx(2, "%s: unknown command: serve, connect, ping or echo",
-		    o->cmd);
+		errx(2, "%s: unknown command: serve, connect, ping, echo, "
+		    "ls, stat, cat, get, put, cp, mv, rm, mkdir, rmdir, ln "
+		    "or df", o->cmd);
 	if (serve && o->nlisten == 0)
 		errx(2, "serve needs --listen ADDR");
 	if (serve && o->addr != NULL)
 		errx(2, "serve takes --listen ADDR, not %s", o->addr);
-	if (!serve && o->addr == NULL)
+	if (!serve && !files && o->addr == NULL)
 		errx(2, "%s needs the peer's address", o->cmd);
 	if (!serve && o->nlisten > 0)
 		errx(2, "--listen goes with serve");
@@ -507,7 +544,8 @@ check_args(struct opts *o)
 	 * a long-lived peer, waits for its peer to appear. */
 	if (o->connect_tries >= 0)
 		o->cfg.connect_tries = (uint32_t)o->connect_tries;
-	else if (strcmp(o->cmd, "ping") == 0 || strcmp(o->cmd, "echo") == 0)
+	else if (strcmp(o->cmd, "ping") == 0 || strcmp(o->cmd, "echo") == 0 ||
+	    files)
 		o->cfg.connect_tries = 1;
 	if (o->keyfile != NULL)
 		read_key(o);
@@ -653,6 +691,8 @@ main(int argc, char **argv)
 		status = cmd_connect(&r);
 	else if (strcmp(o.cmd, "ping") == 0)
 		status = cmd_ping(&r);
+	else if (files_command(o.cmd))
+		status = cmd_files(&r);
 	else
 		status = cmd_echo(&r);
 	run_finish(&r);
