@@ -19,6 +19,11 @@
  *	create NAME | mkdir NAME | symlink NAME TARGET | unlink NAME |
  *	rmdir NAME | rename NAME NEWNAME | setattr NAME MODE | link OLD NEW
  *			the change on the root directory: status
+ *	watch PATH SECONDS
+ *			PATH's directory, PATH and PATH opened held with
+ *			handlers: "ready", then a line for each VFS_NOTIFY
+ *			("dir notify KIND NAME") and CACHE_INVALIDATE
+ *			("open invalidate") the server sends in SECONDS
  *	hold N		N files looked up and opened, never closed: prints
  *			how many were accepted and the first refusal, then
  *			waits until killed
@@ -523,6 +528,70 @@ step_hold(struct probe *p, const char *arg)
 			break;
 }
 
+/* Commands the server sends on links we hold: print and answer. */
+static void
+on_server_command(void *state, struct proto_request *req,
+    const struct proto_msg *m)
+{
+	const char *what = state, *name = "";
+	struct proto_item it;
+	uint32_t kind = 0;
+	size_t n = 0;
+
+	if (proto_msg_command(m) == PROTO_CMD_CACHE_INVALIDATE)
+		printf("%s invalidate\n", what);
+	else {
+		if (proto_msg_find(m, PROTO_ITEM_KIND, &it, NULL) > 0)
+			(void)proto_item_u32(&it, &kind, NULL);
+		if (proto_msg_find(m, PROTO_ITEM_NAME, &it, NULL) > 0)
+			(void)proto_item_string(&it, &name, &n, NULL);
+		printf("%s notify %u %.*s\n", what, kind, (int)n, name);
+	}
+	proto_reply_status(req, 0, NULL);
+}
+
+static const struct proto_service_ops watch_ops = {
+	NULL, on_server_command, NULL, NULL
+};
+
+/*
+ * watch DIR/FILE SECONDS: the directory, the file and the file opened
+ * are held with handlers; "ready" is printed, then what the server
+ * sends for SECONDS.
+ */
+static void
+step_watch(struct probe *p, const char *path, const char *secs)
+{
+	struct proto_link *file, *dir, *open;
+	char dpath[4096], *slash;
+	const char *type;
+	uint64_t end;
+	int st;
+
+	snprintf(dpath, sizeof(dpath), "%s", path);
+	slash = strrchr(dpath, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	else
+		dpath[0] = '\0';
+	dir = dpath[0] != '\0' ? walk(p, dpath, &st, &type) : p->root;
+	file = walk(p, path, &st, &type);
+	open = open_path(p, path, &st);
+	if (dir == NULL || file == NULL || open == NULL) {
+		printf("%s\n", sname(st));
+		return;
+	}
+	proto_link_set_handler(dir, &watch_ops, (void *)"dir");
+	proto_link_set_handler(file, &watch_ops, (void *)"file");
+	proto_link_set_handler(open, &watch_ops, (void *)"open");
+	printf("ready\n");
+	end = proto_loop_now(p->loop) + (uint64_t)(atof(secs) * 1e9);
+	while (proto_loop_now(p->loop) < end)
+		if (proto_loop_run_once(p->loop, end - proto_loop_now(p->loop))
+		    < 0)
+			break;
+}
+
 static void
 on_event(void *arg, struct proto_session *s, enum proto_session_event ev,
     int error, const char *text)
@@ -598,7 +667,10 @@ main(int argc, char **argv)
 			step_read(&p, argv[i + 1]);
 		else if (strcmp(s, "list") == 0)
 			step_list(&p, argv[i + 1]);
-		else if (strcmp(s, "race") == 0 && i + 2 < argc) {
+		else if (strcmp(s, "watch") == 0 && i + 2 < argc) {
+			step_watch(&p, argv[i + 1], argv[i + 2]);
+			i++;
+		} else if (strcmp(s, "race") == 0 && i + 2 < argc) {
 			step_race(&p, argv[i + 1], argv[i + 2]);
 			i++;
 		} else if (strcmp(s, "hold") == 0)

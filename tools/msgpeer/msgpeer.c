@@ -314,9 +314,9 @@ read_key(struct opts *o)
 
 /* --export NAME=DIR: the name a client gives in EXPORT, the directory. */
 static void
-add_export(struct opts *o, const char *arg, int readonly)
+add_export(struct opts *o, char *arg, int readonly)
 {
-	const char *eq = strchr(arg, '=');
+	char *eq = strchr(arg, '=');
 	struct export_opt *e;
 
 	if (eq == NULL || eq == arg || eq[1] == '\0')
@@ -328,9 +328,9 @@ add_export(struct opts *o, const char *arg, int readonly)
 		errx(2, "--export: at most %zu exports",
 		    sizeof(o->exports) / sizeof(o->exports[0]));
 	e = &o->exports[o->nexports++];
-	e->name = strndup(arg, (size_t)(eq - arg));
-	if (e->name == NULL)
-		err(2, "strndup");
+	/* argv's strings are ours to cut: NAME ends at the '='. */
+	*eq = '\0';
+	e->name = arg;
 	e->dir = eq + 1;
 	e->readonly = readonly;
 }

@@ -35,7 +35,7 @@ struct opts {
 	long long connect_tries;	/* --connect-tries; -1: not given */
 	/* serve: --export NAME=DIR, --export-ro, --trace FILE */
 	struct export_opt {
-		char *name;
+		const char *name;
 		const char *dir;
 		int readonly;
 	} exports[64];
