@@ -206,6 +206,24 @@ two_finish(struct proto_vfs_client *c, struct two *t, int rc)
 	return rc;
 }
 
+/*
+ * NEWDIR and NODE_LINK name a link inside a command sent on another
+ * link: the server looks the id up when the command arrives, so the
+ * lookups that bind it must have been answered first (the msgkit server
+ * answers EBADF otherwise). One round trip more than a plain walk.
+ */
+static int
+two_walked(struct proto_vfs_client *c, struct two *t)
+{
+	int rc;
+
+	if ((rc = vc_wait(c, &t->b)) < 0)
+		return rc;
+	if ((rc = vc_walk_status(&t->wa)) < 0)
+		return rc;
+	return vc_walk_status(&t->wb);
+}
+
 static struct two *
 two_new(const char *a, const char *b, int *rc)
 {
@@ -244,6 +262,8 @@ proto_vfs_rename(struct proto_vfs_client *c, const char *from,
 	rc = vc_walk_send(c, &t->wa, &t->pa, t->pa.n - 1, &t->b);
 	if (rc == 0)
 		rc = vc_walk_send(c, &t->wb, &t->pb, t->pb.n - 1, &t->b);
+	if (rc == 0)
+		rc = two_walked(c, t);
 	if (rc == 0) {
 		pb = vc_begin(t->wa.last, PROTO_CMD_VFS_RENAME);
 		if (pb == NULL)
@@ -282,6 +302,8 @@ proto_vfs_link(struct proto_vfs_client *c, const char *target,
 	rc = vc_walk_send(c, &t->wa, &t->pa, t->pa.n, &t->b);
 	if (rc == 0)
 		rc = vc_walk_send(c, &t->wb, &t->pb, t->pb.n - 1, &t->b);
+	if (rc == 0)
+		rc = two_walked(c, t);
 	if (rc == 0) {
 		pb = vc_begin(t->wb.last, PROTO_CMD_VFS_LINK);
 		if (pb == NULL)
