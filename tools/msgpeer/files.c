@@ -139,6 +139,8 @@ fconn_close_all(struct run *r)
 		if (conns[i] == NULL)
 			continue;
 		proto_vfs_client_free(conns[i]->c);
+		/* The LOST event of the close must not reach it. */
+		conns[i]->c = NULL;
 		if (conns[i]->lost && r->status < FX_FAIL)
 			fmark(r, FX_SESSION);
 		run_close(r, &conns[i]->s);
@@ -207,7 +209,8 @@ list_dir(struct fconn *fc, const char *path, struct names *ns)
 		ns->d = NULL;
 		return rc < 0 ? rc : -rc;
 	}
-	qsort(ns->d, ns->n, sizeof(*ns->d), by_name);
+	if (ns->n > 1)
+		qsort(ns->d, ns->n, sizeof(*ns->d), by_name);
 	return 0;
 }
 

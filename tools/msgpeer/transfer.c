@@ -409,7 +409,8 @@ put_tree(struct queue *q, const char *local, const char *remote,
 			err(FX_USAGE, "strdup");
 	}
 	closedir(dir);
-	qsort(names, n, sizeof(*names), by_name);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), by_name);
 	for (i = 0; i < n; i++) {
 		if (path_join(ls, sizeof(ls), local, names[i]) < 0 ||
 		    path_join(rs, sizeof(rs), remote, names[i]) < 0)
