@@ -164,6 +164,22 @@ same_trees "put"
 "$peer" cp "$R/hello.txt" "$R/empty" && cp "$ref/hello.txt" "$ref/empty/" ||
 	{ echo "FAIL cp into a directory"; fail=1; }
 same_trees "cp"
+# A server-side copy: no DATA byte crosses; a put or get: every byte once.
+"$peer" cp -v "$R/dir/r1048577" "$R/copy2" 2>"$tmp/counts" &&
+    cp "$ref/dir/r1048577" "$ref/copy2" || { echo "FAIL cp -v"; fail=1; }
+check "data sent 0 bytes, received 0 bytes" \
+    "$(sed -n 's/.*: \(data .*\)/\1/p' "$tmp/counts")" "cp moves no data"
+"$peer" get -v "$R/dir/r1048577" "$out/counted" 2>"$tmp/counts"
+check "data sent 0 bytes, received 1048577 bytes" \
+    "$(sed -n 's/.*: \(data .*\)/\1/p' "$tmp/counts")" "get counts"
+# By reference: the server fetches the bytes with CACHE_READ from us.
+"$peer" put --ref -v "$tmp/up" "$R/byref" 2>"$tmp/counts" &&
+    cp "$tmp/up" "$ref/byref" || { echo "FAIL put --ref"; fail=1; }
+check "data sent 2500000 bytes, received 0 bytes" \
+    "$(sed -n 's/.*: \(data .*\)/\1/p' "$tmp/counts")" "put --ref counts"
+"$peer" put -r --ref "$tree/dir" "$R/refdir" && cp -r "$ref/dir" \
+    "$ref/refdir" || { echo "FAIL put -r --ref"; fail=1; }
+same_trees "put --ref"
 
 "$peer" mv "$R/copy" "$R/moved" && mv "$ref/copy" "$ref/moved" ||
 	{ echo "FAIL mv"; fail=1; }

@@ -135,9 +135,18 @@ fconn_close_all(struct run *r)
 {
 	int i;
 
+	uint64_t sent, received;
+
 	for (i = 0; i < 2; i++) {
 		if (conns[i] == NULL)
 			continue;
+		if (conns[i]->c != NULL && r->o->verbose > 0) {
+			proto_vfs_client_counters(conns[i]->c, &sent,
+			    &received);
+			fprintf(stderr, "msgpeer: %s: data sent %" PRIu64
+			    " bytes, received %" PRIu64 " bytes\n",
+			    fname(conns[i], ""), sent, received);
+		}
 		proto_vfs_client_free(conns[i]->c);
 		/* The LOST event of the close must not reach it. */
 		conns[i]->c = NULL;

@@ -37,7 +37,7 @@ enum {
 	OPT_TIMEOUT, OPT_ACK_DELAY, OPT_LISTEN, OPT_SERVICE, OPT_COMMAND,
 	OPT_VERSION, OPT_RECONNECT, OPT_TRIES, OPT_TOTAL, OPT_SESSIONS,
 	OPT_CONNS, OPT_HANDSHAKE, OPT_EXPORT, OPT_EXPORT_RO, OPT_TRACE,
-	OPT_WORKERS, OPT_MAX_FILES
+	OPT_WORKERS, OPT_MAX_FILES, OPT_REF
 };
 
 static const struct option long_options[] = {
@@ -75,6 +75,7 @@ static const struct option long_options[] = {
 	{ "trace", required_argument, NULL, OPT_TRACE },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "max-files", required_argument, NULL, OPT_MAX_FILES },
+	{ "ref", no_argument, NULL, OPT_REF },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -119,6 +120,8 @@ usage(FILE *f)
 "         --trace FILE         JSON lines: every path a client used\n"
 "         --workers N          threads for file system calls (4)\n"
 "         --max-files N        open files and nodes per session (4096)\n"
+"  put: --ref         the server fetches the data (DATA by REF)\n"
+"  file commands: -v  the DATA bytes sent and received, at the end\n"
 "  --journal FILE    every sequenced message sent and received\n"
 "  --ping-idle SEC   PING after this silence (5)\n"
 "  --dead SEC        transport dead after this silence (15)\n"
@@ -367,6 +370,9 @@ parse_option(struct opts *o, int c)
 	case 'p':
 		o->fl_parents = 1;
 		break;
+	case OPT_REF:
+		o->fl_ref = 1;
+		break;
 	case 'P':
 		o->parallel = parse_count("-P", optarg, 1, 1 << 20);
 		break;
@@ -533,6 +539,8 @@ check_args(struct opts *o)
 		errx(2, "%s needs the peer's address", o->cmd);
 	if (!serve && o->nlisten > 0)
 		errx(2, "--listen goes with serve");
+	if (o->fl_ref && strcmp(o->cmd, "put") != 0)
+		errx(2, "--ref goes with put");
 	if (!serve && (o->nexports > 0 || o->trace != NULL))
 		errx(2, "--export and --trace go with serve");
 	if (o->cfg.dead_ns <= o->cfg.ping_idle_ns)

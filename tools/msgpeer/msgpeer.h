@@ -49,6 +49,7 @@ struct opts {
 	int fl_recursive;		/* -r, -R */
 	int fl_parents;			/* mkdir -p */
 	int fl_symbolic;		/* ln -s */
+	int fl_ref;			/* put --ref: DATA by REF */
 	struct proto_peer_config cfg;
 	uint8_t key[128];
 };

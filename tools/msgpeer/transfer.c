@@ -34,6 +34,7 @@ struct job {
 	struct queue *q;
 };
 
+
 struct queue {
 	struct run *r;
 	struct fconn *fc;
@@ -206,6 +207,30 @@ queue_fill(struct queue *q)
 		(void)job_start(q, &q->jobs[q->next++]);
 }
 
+/*
+ * put --ref: one file at a time, each a single CACHE_WRITE whose DATA
+ * the server fetches from us (proto_vfs_put_ref).
+ */
+static void
+queue_ref(struct queue *q)
+{
+	struct job *j;
+	int rc;
+
+	for (; q->next < q->n; q->next++) {
+		j = &q->jobs[q->next];
+		if ((j->fd = open(j->local, O_RDONLY | O_CLOEXEC)) < 0) {
+			ferr(q->r, j->local, -errno);
+			continue;
+		}
+		rc = proto_vfs_put_ref(q->fc->c, j->fd, j->remote, j->mode,
+		    &q->x);
+		close(j->fd);
+		if (rc < 0)
+			ferr(q->r, j->local, rc);
+	}
+}
+
 static void
 queue_run(struct queue *q)
 {
@@ -215,6 +240,8 @@ queue_run(struct queue *q)
 	q->start_ns = now_ns();
 	q->base = 0;
 	q->base = moved(q);
+	if (q->put && q->r->o->fl_ref)
+		queue_ref(q);
 	queue_fill(q);
 	if ((rc = proto_vfs_drain(q->fc->c)) < 0)
 		ferr(q->r, fname(q->fc, ""), rc);
