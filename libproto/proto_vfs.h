@@ -67,6 +67,11 @@ struct proto_vfs_server *proto_vfs_server_new(struct proto_peer *p,
 /* Export dir as name (read-only when readonly is 1). 0 or -1 with err. */
 int proto_vfs_server_export(struct proto_vfs_server *srv, const char *name,
     const char *dir, int readonly, char *err, size_t errlen);
+/*
+ * Before proto_peer_free(): every VFS link of every session is closed
+ * (what it had outstanding answered ECANCELED), the file system calls
+ * running finish, and the server is freed.
+ */
 void proto_vfs_server_free(struct proto_vfs_server *srv);
 
 /* --- client ---------------------------------------------------------------- */

@@ -8,6 +8,7 @@
  * takes the mutex only to link the job in.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ struct lpi_pool {
 	struct lpi_jobq *ring;		/* queues with jobs to start */
 	struct lpi_job *done, *done_tail;
 	unsigned per_queue;
+	unsigned pending;		/* submitted, completion not yet run */
 	int stop;
 	int efd;
 	struct proto_io *io;
@@ -121,6 +123,7 @@ run_done(struct lpi_pool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (; j != NULL; j = next) {
 		next = j->next;
+		p->pending--;
 		j->done(j);
 	}
 }
@@ -179,6 +182,7 @@ lpi_pool_submit(struct lpi_pool *p, struct lpi_jobq *q, struct lpi_job *j)
 {
 	j->q = q;
 	j->next = NULL;
+	p->pending++;
 	pthread_mutex_lock(&p->mu);
 	if (q->tail != NULL)
 		q->tail->next = j;
@@ -193,10 +197,21 @@ lpi_pool_submit(struct lpi_pool *p, struct lpi_jobq *q, struct lpi_job *j)
 void
 lpi_pool_free(struct lpi_pool *p)
 {
+	struct pollfd pfd;
 	unsigned i;
+	uint64_t n;
 
 	if (p == NULL)
 		return;
+	/* Completions may submit more (the next slice): run them all. */
+	while (p->pending > 0 && p->nthreads > 0) {
+		pfd.fd = p->efd;
+		pfd.events = POLLIN;
+		(void)poll(&pfd, 1, 100);
+		if (read(p->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			break;
+		run_done(p);
+	}
 	pthread_mutex_lock(&p->mu);
 	p->stop = 1;
 	pthread_cond_broadcast(&p->cv);

@@ -35,7 +35,10 @@ struct lpi_pool *lpi_pool_new(struct proto_loop *loop, unsigned workers,
     unsigned per_queue);
 void lpi_pool_submit(struct lpi_pool *p, struct lpi_jobq *q,
     struct lpi_job *j);
-/* Waits for the running jobs, then runs every completion left. */
+/*
+ * Runs every job submitted and its completion, and those completions
+ * submit in turn, then stops the workers.
+ */
 void lpi_pool_free(struct lpi_pool *p);
 
 #endif

@@ -354,6 +354,8 @@ static void
 copy_done(struct vfs_job *jb)
 {
 	jb->total += jb->done;
+	if (jb->err == 0 && jb->node->link == NULL)
+		jb->err = ECANCELED;	/* the link closed: stop copying */
 	if (jb->err == 0 && !jb->eof && jb->total < jb->size) {
 		jb->cookie += jb->done;
 		jb->off += jb->done;

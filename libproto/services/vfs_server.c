@@ -169,6 +169,33 @@ proto_vfs_server_export(struct proto_vfs_server *psrv, const char *name,
 	return 0;
 }
 
+/*
+ * Every link of the service closes (its commands answered ECANCELED), so
+ * that no session is left holding a node of a server that is gone.
+ */
+static void
+close_links(struct vfs_server *srv)
+{
+	struct proto_link **v;
+	struct vfs_node *n;
+	size_t k = 0, i;
+
+	for (n = srv->nodes; n != NULL; n = n->all_next)
+		k += n->link != NULL;
+	if (k == 0)
+		return;
+	v = calloc(k, sizeof(*v));
+	if (v == NULL)
+		return;
+	k = 0;
+	for (n = srv->nodes; n != NULL; n = n->all_next)
+		if (n->link != NULL)
+			v[k++] = n->link;
+	for (i = 0; i < k; i++)
+		proto_link_unexport(v[i]);
+	free(v);
+}
+
 void
 proto_vfs_server_free(struct proto_vfs_server *psrv)
 {
@@ -177,6 +204,7 @@ proto_vfs_server_free(struct proto_vfs_server *psrv)
 
 	if (srv == NULL)
 		return;
+	close_links(srv);
 	lpi_pool_free(srv->pool);
 	vfs_notify_fini(srv);
 	while ((e = srv->exports) != NULL) {

@@ -657,16 +657,16 @@ run_close(struct run *r, struct proto_session **sp)
 void
 run_finish(struct run *r)
 {
+	/* Before the peer: its links close while the sessions are there. */
+	proto_vfs_server_free(r->vfs);
+	if (r->o->vfs.trace_fd >= 0)
+		close(r->o->vfs.trace_fd);
 	proto_peer_free(r->peer);
 	/* The GOODBYEs: one last round writes them. */
 	proto_loop_run_once(r->loop, 0);
 	proto_io_free(signals);
 	close(signal_fd);
 	proto_loop_run_once(r->loop, 0);
-	/* After the peer: the sessions' links let go of the nodes first. */
-	proto_vfs_server_free(r->vfs);
-	if (r->o->vfs.trace_fd >= 0)
-		close(r->o->vfs.trace_fd);
 	if (r->journal != NULL && fclose(r->journal) != 0) {
 		warn("--journal %s", r->o->journal);
 		r->status = 2;
