@@ -58,6 +58,12 @@ vc_reply(void *arg, struct proto_call *call, const struct proto_msg *m,
 	if (!final)
 		return;
 	r->status = status;
+	/*
+	 * Only a lost session fails commands here with ECONNRESET, and it
+	 * frees every link after: none may be touched from now on.
+	 */
+	if (m == NULL && status == ECONNRESET && r->c != NULL)
+		r->c->lost = 1;
 	if (m != NULL) {
 		r->reply = malloc(m->length);
 		if (r->reply == NULL) {
@@ -79,8 +85,9 @@ vc_begin(struct proto_link *l, uint16_t command)
 }
 
 void
-vc_send(struct proto_link *l, struct vc_req *r)
+vc_send(struct proto_vfs_client *c, struct proto_link *l, struct vc_req *r)
 {
+	r->c = c;
 	if (proto_cmd_send(l, vc_reply, r) == NULL) {
 		r->status = errno != 0 ? errno : EIO;
 		return;
@@ -250,9 +257,10 @@ vc_newlink(struct proto_vfs_client *c)
 }
 
 void
-vc_link_settle(struct proto_link *l, const struct vc_req *r)
+vc_link_settle(struct proto_vfs_client *c, struct proto_link *l,
+    const struct vc_req *r)
 {
-	if (l == NULL)
+	if (l == NULL || c->lost)
 		return;
 	if (r->status == 0)
 		(void)proto_link_close(l, NULL, NULL);
@@ -322,7 +330,7 @@ vc_walk_send(struct proto_vfs_client *c, struct vc_walk *w,
 		}
 		build_name(pb, PROTO_ITEM_NAME, p->name[i]);
 		build_newlink(pb, PROTO_ITEM_NEWLINK, w->link[i]);
-		vc_send(dir, &w->req[i]);
+		vc_send(c, dir, &w->req[i]);
 		if (w->req[i].status > 0)
 			return -w->req[i].status;
 		dir = w->link[i];
@@ -344,12 +352,12 @@ vc_walk_status(const struct vc_walk *w)
 }
 
 void
-vc_walk_release(struct vc_walk *w)
+vc_walk_release(struct proto_vfs_client *c, struct vc_walk *w)
 {
 	size_t i;
 
 	for (i = 0; i < w->n; i++) {
-		vc_link_settle(w->link[i], &w->req[i]);
+		vc_link_settle(c, w->link[i], &w->req[i]);
 		vc_req_free(&w->req[i]);
 	}
 	w->n = 0;
@@ -494,7 +502,7 @@ simple_run(struct proto_vfs_client *c, struct simple *sc, size_t depth,
 		} else {
 			if (items != NULL)
 				items(pb, sc, arg);
-			vc_send(sc->w.last, &sc->r);
+			vc_send(c, sc->w.last, &sc->r);
 			if (sc->r.status > 0)
 				rc = -sc->r.status;
 		}
@@ -510,9 +518,9 @@ simple_run(struct proto_vfs_client *c, struct simple *sc, size_t depth,
 static void
 simple_done(struct simple *sc)
 {
-	vc_walk_release(&sc->w);
+	vc_walk_release(sc->c, &sc->w);
 	if (sc->newlink != NULL)
-		vc_link_settle(sc->newlink, &sc->r);
+		vc_link_settle(sc->c, sc->newlink, &sc->r);
 	vc_req_free(&sc->r);
 }
 

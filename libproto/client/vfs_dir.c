@@ -122,7 +122,7 @@ rd_round(struct proto_vfs_client *c, struct rd_round *rr, uint64_t cookie,
 		else {
 			proto_build_u64(pb, PROTO_ITEM_COOKIE, cookie);
 			proto_build_u64(pb, PROTO_ITEM_LENGTH, RD_BATCH);
-			vc_send(rr->w.last, &rr->r);
+			vc_send(c, rr->w.last, &rr->r);
 			if (rr->r.status > 0)
 				rc = -rr->r.status;
 		}
@@ -137,7 +137,7 @@ rd_round(struct proto_vfs_client *c, struct rd_round *rr, uint64_t cookie,
 	*next = 0;
 	if (rc == 0 && vc_msg_u64(&rr->r, PROTO_ITEM_COOKIE, next) < 0)
 		*next = 0;
-	vc_walk_release(&rr->w);
+	vc_walk_release(c, &rr->w);
 	vc_req_free(&rr->r);
 	return rc;
 }
@@ -197,10 +197,10 @@ two_finish(struct proto_vfs_client *c, struct two *t, int rc)
 		rc = vc_walk_status(&t->wb);
 	if (rc == 0)
 		rc = vc_status(&t->r);
-	vc_walk_release(&t->wa);
-	vc_walk_release(&t->wb);
+	vc_walk_release(c, &t->wa);
+	vc_walk_release(c, &t->wb);
 	if (t->newlink != NULL)
-		vc_link_settle(t->newlink, &t->r);
+		vc_link_settle(c, t->newlink, &t->r);
 	vc_req_free(&t->r);
 	free(t);
 	return rc;
@@ -275,7 +275,7 @@ proto_vfs_rename(struct proto_vfs_client *c, const char *from,
 		proto_build_string(pb, PROTO_ITEM_NEWNAME,
 		    t->pb.name[t->pb.n - 1], strlen(t->pb.name[t->pb.n - 1]));
 		proto_build_u32(pb, PROTO_ITEM_FLAGS, flags);
-		vc_send(t->wa.last, &t->r);
+		vc_send(c, t->wa.last, &t->r);
 		if (t->r.status > 0)
 			rc = -t->r.status;
 	}
@@ -312,7 +312,7 @@ proto_vfs_link(struct proto_vfs_client *c, const char *target,
 		    strlen(t->pb.name[t->pb.n - 1]));
 		id = proto_link_id(t->wa.last);
 		proto_build_linkids(pb, PROTO_ITEM_NODE_LINK, &id, 1);
-		vc_send(t->wb.last, &t->r);
+		vc_send(c, t->wb.last, &t->r);
 		if (t->r.status > 0)
 			rc = -t->r.status;
 	}

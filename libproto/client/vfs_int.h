@@ -39,6 +39,7 @@ struct vc_batch {
 };
 
 struct vc_req {
+	struct proto_vfs_client *c;	/* set when sent */
 	struct vc_batch *batch;
 	int status;			/* the final's STATUS or the local
 					   errno; -1 while outstanding */
@@ -71,7 +72,8 @@ void vc_req_init(struct vc_req *r, struct vc_batch *b);
 void vc_req_free(struct vc_req *r);
 struct proto_builder *vc_begin(struct proto_link *l, uint16_t command);
 /* Send the built command; its outcome lands in r. */
-void vc_send(struct proto_link *l, struct vc_req *r);
+void vc_send(struct proto_vfs_client *c, struct proto_link *l,
+    struct vc_req *r);
 /* Run rounds until b has nothing pending (blocking calls only). */
 int vc_wait(struct proto_vfs_client *c, struct vc_batch *b);
 /* A link for a NEWLINK, with the handler every kept link has. */
@@ -82,9 +84,10 @@ int vc_walk_send(struct proto_vfs_client *c, struct vc_walk *w,
 /* After the batch: the first error (negative), or 0. */
 int vc_walk_status(const struct vc_walk *w);
 /* Give back what the walk bound, forget what it did not. */
-void vc_walk_release(struct vc_walk *w);
+void vc_walk_release(struct proto_vfs_client *c, struct vc_walk *w);
 /* Bind or forget a NEWLINK by its command's outcome. */
-void vc_link_settle(struct proto_link *l, const struct vc_req *r);
+void vc_link_settle(struct proto_vfs_client *c, struct proto_link *l,
+    const struct vc_req *r);
 int vc_status(const struct vc_req *r);
 int vc_reply_attr(const struct vc_req *r, struct proto_vfs_attr *a);
 int vc_msg_u64(const struct vc_req *r, uint16_t type, uint64_t *v);

@@ -23,6 +23,7 @@
 /* --- the create that both share --------------------------------------- */
 
 struct dest {
+	struct proto_vfs_client *c;
 	struct vc_path p;
 	struct vc_walk w;
 	struct vc_req cr;		/* VFS_CREATE */
@@ -41,6 +42,7 @@ dest_create(struct proto_vfs_client *c, struct dest *d, const char *path,
 	uint64_t id;
 	int rc;
 
+	d->c = c;
 	vc_req_init(&d->cr, b);
 	if ((rc = vc_path_split(&d->p, path)) < 0)
 		return rc;
@@ -59,7 +61,7 @@ dest_create(struct proto_vfs_client *c, struct dest *d, const char *path,
 	    PROTO_VFS_TRUNC);
 	id = proto_link_id(d->f);
 	proto_build_linkids(pb, PROTO_ITEM_NEWLINK, &id, 1);
-	vc_send(d->w.last, &d->cr);
+	vc_send(c, d->w.last, &d->cr);
 	return d->cr.status > 0 ? -d->cr.status : 0;
 }
 
@@ -80,7 +82,7 @@ dest_write_ref(struct dest *d, struct vc_batch *b, uint64_t id,
 		return -errno;
 	proto_build_u64(pb, PROTO_ITEM_OFFSET, off);
 	proto_build_ref(pb, PROTO_ITEM_DATA, &ref, 0);
-	vc_send(d->f, r);
+	vc_send(d->c, d->f, r);
 	d->want[d->nw++] = len;
 	return r->status > 0 ? -r->status : 0;
 }
@@ -112,8 +114,8 @@ dest_release(struct dest *d)
 {
 	unsigned i;
 
-	vc_walk_release(&d->w);
-	vc_link_settle(d->f, &d->cr);
+	vc_walk_release(d->c, &d->w);
+	vc_link_settle(d->c, d->f, &d->cr);
 	vc_req_free(&d->cr);
 	for (i = 0; i < d->nw; i++)
 		vc_req_free(&d->wr[i]);
@@ -150,7 +152,7 @@ copy_open(struct proto_vfs_client *c, struct copy *k, const char *from)
 		proto_build_u32(pb, PROTO_ITEM_FLAGS, PROTO_VFS_READ);
 		id = proto_link_id(k->a);
 		proto_build_linkids(pb, PROTO_ITEM_NEWLINK, &id, 1);
-		vc_send(k->w.last, &k->or);
+		vc_send(c, k->w.last, &k->or);
 		if (k->or.status > 0)
 			rc = -k->or.status;
 	}
@@ -191,8 +193,8 @@ proto_vfs_copy(struct proto_vfs_client *c, const char *from, const char *to,
 	}
 	if (rc == 0 && x != NULL && x->progress != NULL)
 		x->progress(x->arg, k->attr.size, k->attr.size);
-	vc_walk_release(&k->w);
-	vc_link_settle(k->a, &k->or);
+	vc_walk_release(c, &k->w);
+	vc_link_settle(c, k->a, &k->or);
 	vc_req_free(&k->or);
 	free(k);
 	return rc;
@@ -395,7 +397,9 @@ proto_vfs_put_ref(struct proto_vfs_client *c, int fd, const char *path,
 	if (rc == 0 && e.size > 0)
 		rc = dest_write_ref(d, &b, proto_link_id(l), 0, e.size);
 	(void)vc_wait(c, &b);
-	proto_link_unexport(l);
+	/* A lost session took the exported link with it. */
+	if (!c->lost)
+		proto_link_unexport(l);
 	if (rc == 0)
 		rc = dest_status(d);
 	dest_release(d);

@@ -117,8 +117,8 @@ xfer_finish(struct vc_xfer *t)
 	if (t->finished)
 		return;
 	t->finished = 1;
-	vc_walk_release(&t->w);
-	vc_link_settle(t->f, &t->or);
+	vc_walk_release(t->c, &t->w);
+	vc_link_settle(t->c, t->f, &t->or);
 	vc_req_free(&t->or);
 	if (t->seekable && t->err == 0)
 		(void)lseek(t->fd, t->base + (off_t)t->moved, SEEK_SET);
@@ -269,7 +269,7 @@ get_issue(struct vc_xfer *t)
 		return -errno;
 	proto_build_u64(pb, PROTO_ITEM_OFFSET, sl->off);
 	proto_build_u64(pb, PROTO_ITEM_LENGTH, sl->len);
-	vc_send(t->f, &sl->r);
+	vc_send(t->c, t->f, &sl->r);
 	if (sl->r.status > 0)
 		return -sl->r.status;
 	t->next_off += sl->len;
@@ -364,7 +364,7 @@ put_issue(struct vc_xfer *t)
 		return -errno;
 	proto_build_u64(pb, PROTO_ITEM_OFFSET, sl->off);
 	proto_build_bytes(pb, PROTO_ITEM_DATA, t->pbuf, (size_t)n);
-	vc_send(t->f, &sl->r);
+	vc_send(t->c, t->f, &sl->r);
 	if (sl->r.status > 0)
 		return -sl->r.status;
 	t->c->sent += (uint64_t)n;
@@ -520,7 +520,7 @@ xfer_send_open(struct vc_xfer *t, uint32_t mode)
 			proto_build_u32(pb, PROTO_ITEM_FLAGS, PROTO_VFS_READ);
 		id = proto_link_id(t->f);
 		proto_build_linkids(pb, PROTO_ITEM_NEWLINK, &id, 1);
-		vc_send(t->w.last, &t->or);
+		vc_send(t->c, t->w.last, &t->or);
 		if (t->or.status > 0)
 			rc = -t->or.status;
 	}

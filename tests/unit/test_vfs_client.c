@@ -97,8 +97,10 @@ teardown(void **state)
 	proto_vfs_client_free(w->c);
 	w->c = NULL;
 	proto_peer_free(w->cp);
-	proto_vfs_server_free(w->srv);
-	proto_peer_free(w->sp);
+	if (w->srv != NULL)
+		proto_vfs_server_free(w->srv);
+	if (w->sp != NULL)
+		proto_peer_free(w->sp);
 	proto_loop_run_once(w->loop, 0);
 	proto_loop_free(w->loop);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", w->dir);
@@ -473,6 +475,86 @@ test_edeadlk(void **state)
 	proto_timer_free(t);
 }
 
+/*
+ * The server goes away with transfers in flight: each ends once with
+ * an error, and later calls fail at once with ECONNRESET.
+ */
+static void
+test_lost(void **state)
+{
+	struct world *w = *state;
+	struct done_count dc = { 0, 0 };
+	struct proto_vfs_attr a;
+	char src[256], dst[256];
+	int fd, out[3], i;
+
+	local(w, src, sizeof(src), "big");
+	write_file(src, 4000000, 5);
+	for (i = 0; i < 3; i++) {
+		snprintf(dst, sizeof(dst), "%s/out%d", w->dir, i);
+		out[i] = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(out[i] >= 0);
+		assert_int_equal(proto_vfs_get_start(w->c, "big", out[i], NULL,
+		    count_done, &dc), 0);
+	}
+	/* A round or two: the opens are answered, reads are in flight. */
+	for (i = 0; i < 3; i++)
+		assert_true(proto_loop_run_once(w->loop, 20 * PROTO_MS) >= 0);
+	proto_vfs_server_free(w->srv);
+	w->srv = NULL;
+	proto_peer_free(w->sp);
+	w->sp = NULL;
+	assert_int_equal(proto_vfs_drain(w->c), 0);
+	assert_int_equal(dc.done, 3);
+	assert_int_equal(dc.errors, 3);
+	assert_null(w->s);
+	assert_int_equal(proto_vfs_stat(w->c, "big", &a), -ECONNRESET);
+	fd = open(src, O_RDONLY);
+	assert_int_equal(proto_vfs_put(w->c, fd, "x", 0600, NULL),
+	    -ECONNRESET);
+	close(fd);
+	for (i = 0; i < 3; i++)
+		close(out[i]);
+}
+
+static void
+kill_server(struct proto_timer *t, void *arg)
+{
+	struct world *w = arg;
+
+	(void)t;
+	proto_vfs_server_free(w->srv);
+	w->srv = NULL;
+	proto_peer_free(w->sp);
+	w->sp = NULL;
+}
+
+/* The same under a blocking call: it returns the loss, then the links
+   its walk bound are gone with the session and must not be touched. */
+static void
+test_lost_blocking(void **state)
+{
+	struct world *w = *state;
+	struct proto_timer *t = proto_timer_new(w->loop, kill_server, w);
+	char src[256], dst[256];
+	int fd, rc;
+
+	assert_non_null(t);
+	local(w, src, sizeof(src), "d1");
+	assert_int_equal(mkdir(src, 0755), 0);
+	local(w, src, sizeof(src), "d1/big");
+	write_file(src, 20000000, 6);
+	snprintf(dst, sizeof(dst), "%s/out", w->dir);
+	fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	proto_timer_set(t, 2 * PROTO_MS);
+	rc = proto_vfs_get(w->c, "d1/big", fd, NULL);
+	assert_true(rc == -ECONNRESET || rc == -ECANCELED);
+	assert_null(w->sp);
+	close(fd);
+	proto_timer_free(t);
+}
+
 int
 main(void)
 {
@@ -484,6 +566,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_transfers, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_edeadlk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_blocking, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
