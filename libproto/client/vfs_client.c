@@ -17,7 +17,7 @@
 #include "proto_numbers.h"
 #include "vfs_int.h"
 
-/* --- the reply path ------------------------------------------------------ */
+/* --- the reply path ------------------------------------------------------- */
 
 int
 vc_usable(const struct proto_vfs_client *c, int blocking)
@@ -141,7 +141,7 @@ vc_msg_u64(const struct vc_req *r, uint16_t type, uint64_t *v)
 	return 0;
 }
 
-/* --- attributes ---------------------------------------------------------- */
+/* --- attributes ----------------------------------------------------------- */
 
 static void
 attr_item(struct proto_vfs_attr *a, const struct proto_item *it)
@@ -220,7 +220,7 @@ vc_reply_attr(const struct vc_req *r, struct proto_vfs_attr *a)
 	return vc_parse_attr(&m, a);
 }
 
-/* --- notifications --------------------------------------------------------- */
+/* --- notifications -------------------------------------------------------- */
 
 /*
  * The server tells us, on links we hold, that a node, a directory's
@@ -268,7 +268,7 @@ vc_link_settle(struct proto_vfs_client *c, struct proto_link *l,
 		proto_link_forget(l);
 }
 
-/* --- paths ----------------------------------------------------------------- */
+/* --- paths ---------------------------------------------------------------- */
 
 int
 vc_path_split(struct vc_path *p, const char *path)
@@ -363,7 +363,7 @@ vc_walk_release(struct proto_vfs_client *c, struct vc_walk *w)
 	w->n = 0;
 }
 
-/* --- the client ------------------------------------------------------------ */
+/* --- the client ----------------------------------------------------------- */
 
 struct opening {
 	int done, status;
@@ -466,7 +466,7 @@ proto_vfs_pending(const struct proto_vfs_client *c)
 	return c->nxfers;
 }
 
-/* --- one command at the end of a path ------------------------------------ */
+/* --- one command at the end of a path ------------------------------------- */
 
 /*
  * What most calls are: walk `depth` components of path, then one

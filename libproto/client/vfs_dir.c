@@ -177,7 +177,7 @@ proto_vfs_readdir(struct proto_vfs_client *c, const char *path,
 	return rc;
 }
 
-/* --- rename and link: two walks, one command -------------------------- */
+/* --- rename and link: two walks, one command ------------------------------ */
 
 struct two {
 	struct vc_path pa, pb;

@@ -25,7 +25,7 @@ struct proto_vfs_client {
 	struct proto_session *s;
 	struct proto_loop *loop;
 	struct proto_link *root;	/* the export's root directory */
-	int lost;			/* the session and its links are gone */
+	int lost;		/* the session and its links are gone */
 	uint64_t sent, received;	/* DATA bytes */
 	uint64_t notices;
 	struct vc_xfer *xfers;		/* transfers started, not done */

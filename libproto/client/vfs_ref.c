@@ -20,7 +20,7 @@
 #define SERVE_HIGH	(512u * 1024)
 #define SERVE_LOW	(256u * 1024)
 
-/* --- the create that both share --------------------------------------- */
+/* --- the create that both share ------------------------------------------- */
 
 struct dest {
 	struct proto_vfs_client *c;
@@ -121,7 +121,7 @@ dest_release(struct dest *d)
 		vc_req_free(&d->wr[i]);
 }
 
-/* --- server-side copy ---------------------------------------------------- */
+/* --- server-side copy ----------------------------------------------------- */
 
 struct copy {
 	struct vc_path p;
@@ -200,7 +200,7 @@ proto_vfs_copy(struct proto_vfs_client *c, const char *from, const char *to,
 	return rc;
 }
 
-/* --- put by reference: our fd, served as a cache object ----------------- */
+/* --- put by reference: our fd, served as a cache object ------------------- */
 
 struct serving;
 

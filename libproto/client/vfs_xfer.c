@@ -57,11 +57,11 @@ struct vc_xfer {
 	struct proto_link *f;		/* the cache object */
 	struct proto_vfs_attr attr;
 	uint64_t next_off;		/* next byte to ask for or send */
-	uint64_t moved;			/* bytes written to fd or acked */
+	uint64_t moved;		/* bytes written to fd or acked */
 	int eof;
 	int err;			/* the first error, negative */
 	uint64_t last_progress;
-	struct vc_slot *slot;		/* x.inflight, a ring in offset order */
+	struct vc_slot *slot;	/* x.inflight, a ring in offset order */
 	unsigned head, count;
 	uint8_t *pbuf;			/* put: one chunk read from fd */
 	int finished;
@@ -137,7 +137,7 @@ xfer_finish(struct vc_xfer *t)
 	free(t);
 }
 
-/* --- get -------------------------------------------------------------------- */
+/* --- get ------------------------------------------------------------------ */
 
 static void
 get_part(void *arg, const struct proto_msg *m)
@@ -298,7 +298,7 @@ get_pump(struct vc_xfer *t)
 		xfer_finish(t);
 }
 
-/* --- put -------------------------------------------------------------------- */
+/* --- put ------------------------------------------------------------------ */
 
 static void
 put_write_done(void *arg)
@@ -392,7 +392,7 @@ put_pump(struct vc_xfer *t)
 		xfer_finish(t);
 }
 
-/* --- the shared start ------------------------------------------------------ */
+/* --- the shared start ----------------------------------------------------- */
 
 static void
 xfer_pump(struct vc_xfer *t)
@@ -577,7 +577,7 @@ proto_vfs_drain(struct proto_vfs_client *c)
 	return 0;
 }
 
-/* --- the blocking forms ---------------------------------------------------- */
+/* --- the blocking forms --------------------------------------------------- */
 
 struct one {
 	int done, err;

@@ -34,7 +34,7 @@ files_command(const char *cmd)
 	return 0;
 }
 
-/* --- status and messages ------------------------------------------------- */
+/* --- status and messages -------------------------------------------------- */
 
 void
 fmark(struct run *r, int status)
@@ -68,7 +68,7 @@ fname(const struct fconn *fc, const char *path)
 	return b;
 }
 
-/* --- connections --------------------------------------------------------- */
+/* --- connections ---------------------------------------------------------- */
 
 static struct fconn *conns[2];
 
@@ -173,7 +173,7 @@ remote_arg(struct run *r, const char *arg, struct remote_path *rp)
 	return fconn_get(r, rp);
 }
 
-/* --- ls ------------------------------------------------------------------------- */
+/* --- ls ------------------------------------------------------------------- */
 
 struct names {
 	struct proto_vfs_dirent *d;
@@ -327,7 +327,7 @@ cmd_ls(struct run *r)
 	return fstatus(r);
 }
 
-/* --- stat ----------------------------------------------------------------------- */
+/* --- stat ----------------------------------------------------------------- */
 
 static const char *
 type_name(uint32_t mode)
@@ -397,7 +397,7 @@ cmd_stat(struct run *r)
 	return fstatus(r);
 }
 
-/* --- mkdir, rmdir, rm ----------------------------------------------------------- */
+/* --- mkdir, rmdir, rm ----------------------------------------------------- */
 
 static int
 mkdir_parents(struct fconn *fc, const char *path)
@@ -527,7 +527,7 @@ cmd_rm(struct run *r)
 	return fstatus(r);
 }
 
-/* --- mv, ln ------------------------------------------------------------------- */
+/* --- mv, ln --------------------------------------------------------------- */
 
 /* Into an existing directory, as mv and cp do: path/basename(from). */
 int
@@ -609,7 +609,7 @@ cmd_ln(struct run *r)
 	return fstatus(r);
 }
 
-/* --- df ------------------------------------------------------------------------- */
+/* --- df ------------------------------------------------------------------- */
 
 static int
 cmd_df(struct run *r)
@@ -640,7 +640,7 @@ cmd_df(struct run *r)
 	return fstatus(r);
 }
 
-/* --- dispatch ------------------------------------------------------------------ */
+/* --- dispatch ------------------------------------------------------------- */
 
 int
 cmd_files(struct run *r)

@@ -43,14 +43,14 @@ struct queue {
 	size_t n, cap, next;
 	unsigned running;
 	struct proto_vfs_xfer x;
-	uint64_t total;			/* bytes of every job, as known */
-	uint64_t base;			/* the client's counter at the start */
+	uint64_t total;		/* bytes of every job, as known */
+	uint64_t base;		/* the client's counter at the start */
 	uint64_t start_ns, drawn_ns;
 	int drawn;
 	mode_t umask;
 };
 
-/* --- progress ------------------------------------------------------------ */
+/* --- progress ------------------------------------------------------------- */
 
 static uint64_t
 now_ns(void)
@@ -272,7 +272,7 @@ queue_init(struct queue *q, struct run *r, struct fconn *fc, int put,
 	umask(q->umask);
 }
 
-/* --- get ---------------------------------------------------------------------- */
+/* --- get ------------------------------------------------------------------ */
 
 static const char *
 base_name(const struct remote_path *rp)
@@ -380,7 +380,7 @@ cmd_get(struct run *r)
 	return fstatus(r);
 }
 
-/* --- put ---------------------------------------------------------------------- */
+/* --- put ------------------------------------------------------------------ */
 
 static int
 remote_mkdir(struct fconn *fc, const char *path, uint32_t mode)
@@ -518,7 +518,7 @@ cmd_put(struct run *r)
 	return fstatus(r);
 }
 
-/* --- cp ------------------------------------------------------------------------- */
+/* --- cp ------------------------------------------------------------------- */
 
 /* Across exports or servers: through an unnamed temporary file. */
 static int
@@ -633,7 +633,7 @@ cmd_cp(struct run *r)
 	return fstatus(r);
 }
 
-/* --- cat ------------------------------------------------------------------------ */
+/* --- cat ------------------------------------------------------------------ */
 
 int
 cmd_cat(struct run *r)
