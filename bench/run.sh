@@ -29,6 +29,13 @@
 # opened. bench/RESULTS.md says what each measures. These need
 # BUILD_DIR/bin/msgpeer (make), socat and taskset, and have no targets.
 #
+# The fsio and vfs workloads are bench/vfs.sh's (`sh bench/vfs.sh
+# BUILD_DIR fsio vfs` runs them alone; it says what they measure and
+# reads the BENCH_VFS_* and BENCH_FSIO_* variables): thread pool against
+# io_uring for the file server's system calls (bench/fsio.c, the only
+# program linked with -luring), and msgpeer's VFS beside cat, sftp and
+# cp. Their tables go into the report after the others.
+#
 # A benchmark is a report, not a test: a missed target prints MISS and
 # the script still exits 0. It exits non-zero only when something could
 # not be measured (build failure, decoder error, no room).
@@ -53,7 +60,7 @@
 #   BENCH_MEM_LINKS links on one session of the memory workload (10000)
 #   BENCH_FLOOD     commands of each flood workload run (2000000)
 #   BENCH_WORKLOADS which workloads, in order ("small data print echo
-#                   memory floods")
+#                   memory floods fsio vfs")
 #   BENCH_RECORD    1: also put the report into bench/RESULTS.md, between
 #                   its "run.sh" marker lines
 #   CC              compiler (cc)
@@ -85,7 +92,7 @@ ECHO_CPUS=${BENCH_ECHO_CPUS:-any one two}
 MEM_SESSIONS=${BENCH_MEM_SESSIONS:-1000}
 MEM_LINKS=${BENCH_MEM_LINKS:-10000}
 FLOOD_N=${BENCH_FLOOD:-2000000}
-WORKLOADS=${BENCH_WORKLOADS:-small data print echo memory floods}
+WORKLOADS=${BENCH_WORKLOADS:-small data print echo memory floods fsio vfs}
 CC=${CC:-cc}
 # Longest a single echo or memory run may take, in seconds.
 RUN_LIMIT=120
@@ -759,6 +766,18 @@ workload_floods() {
 	    "--handshake-timeout 5" -t 2 -n 2000 idle
 }
 
+# --- the file server: bench/vfs.sh ----------------------------------------
+
+workload_fsio() {
+	rm -f "$OUT/fsio.md"
+	sh bench/vfs.sh "$B" fsio || die "fsio: bench/vfs.sh failed"
+}
+
+workload_vfs() {
+	rm -f "$OUT/vfs.md"
+	sh bench/vfs.sh "$B" vfs || die "vfs: bench/vfs.sh failed"
+}
+
 # --- main -----------------------------------------------------------------
 
 build
@@ -823,7 +842,10 @@ done
 	    "BENCH_ECHO_RT64=$ECHO_RT64 BENCH_ECHO_BULK=$ECHO_BULK" \
 	    "BENCH_ECHO_BULK_P=$ECHO_BULK_P BENCH_ECHO_CPUS=\"$ECHO_CPUS\"" \
 	    "BENCH_MEM_SESSIONS=$MEM_SESSIONS" \
-	    "BENCH_MEM_LINKS=$MEM_LINKS BENCH_FLOOD=$FLOOD_N)"
+	    "BENCH_MEM_LINKS=$MEM_LINKS BENCH_FLOOD=$FLOOD_N" \
+	    "BENCH_VFS_SIZE=${BENCH_VFS_SIZE:-1g}" \
+	    "BENCH_VFS_FILES=${BENCH_VFS_FILES:-10000}" \
+	    "BENCH_VFS_LINKS=${BENCH_VFS_LINKS:-4000})"
 	if grep -q '^| [sd][ma]' "$TABLE"; then
 		echo "- each of $REPS runs: \`cat FILE... >/dev/null\`, then" \
 		    "\`bench_decode decode -b CHUNK FILE...\`, both under" \
@@ -887,6 +909,13 @@ done
 		echo
 		cat "$TABLE5"
 	fi
+	for w in fsio vfs; do
+		case " $WORKLOADS " in
+		*" $w "*)
+			echo
+			cat "$OUT/$w.md" ;;
+		esac
+	done
 } > "$REPORT"
 echo "bench: report in $REPORT" >&2
 

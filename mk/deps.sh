@@ -5,8 +5,8 @@
 # usage: mk/deps.sh build|test|fuzz
 set -eu
 
-build_pkgs="gcc make pkg-config libpcap-dev libreadline-dev libcmocka-dev libssl-dev"
-test_pkgs="tcpdump tshark socat jq mandoc procps iproute2 openssh-sftp-server"
+build_pkgs="gcc make pkg-config libpcap-dev libreadline-dev libcmocka-dev libssl-dev liburing-dev"
+test_pkgs="tcpdump tshark socat jq mandoc procps iproute2 openssh-sftp-server openssh-client"
 fuzz_pkgs="clang libclang-rt-14-dev"
 
 case "${1:-build}" in
