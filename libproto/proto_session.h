@@ -252,9 +252,13 @@ int proto_link_close(struct proto_link *l, proto_reply_fn *fn, void *arg);
  * link may carry commands at once, pipelined behind the command that
  * binds it. When that command fails, proto_link_forget() drops the link
  * here (nothing is sent: the peer never bound it); when it succeeds the
- * link is given back with proto_link_close() as any other.
+ * link is given back with proto_link_close() as any other. parent is
+ * the link of the command that will carry the id: commands on the new
+ * link and its own children leave in one queue with parent's, in the
+ * order they were sent, so that none overtakes the command that binds
+ * its link (other links keep their turns in the round robin).
  */
-struct proto_link *proto_link_new(struct proto_session *s);
+struct proto_link *proto_link_new(struct proto_link *parent);
 void proto_link_forget(struct proto_link *l);
 /*
  * A link id of the peer's half that the peer handed us in a REF item:

@@ -249,7 +249,7 @@ static const struct proto_service_ops vc_notice_ops = {
 struct proto_link *
 vc_newlink(struct proto_vfs_client *c)
 {
-	struct proto_link *l = proto_link_new(c->s);
+	struct proto_link *l = proto_link_new(c->root);
 
 	if (l != NULL)
 		proto_link_set_handler(l, &vc_notice_ops, c);

@@ -88,6 +88,8 @@ lpi_queue_refusal(struct proto_session *s, struct proto_link *l,
 {
 	if (lpi_queue_built(s, l, b) < 0)
 		return -1;
+	if (l->qlink != NULL)
+		l = l->qlink;	/* where lpi_send_seq put it */
 	l->q_tail->refusal = 1;
 	s->refused += l->q_tail->charge;
 	return 0;
@@ -292,10 +294,17 @@ proto_link_close(struct proto_link *l, proto_reply_fn *fn, void *arg)
 
 /* --- links a service hands out, and links borrowed ------------------------ */
 
+/*
+ * A family: the links made from a parent share the send queue of the
+ * parent's family root, so that a command pipelined on a new link goes
+ * out behind the command that binds it, as sent; families are still
+ * served round robin against each other and against other links.
+ */
 struct proto_link *
-proto_link_new(struct proto_session *s)
+proto_link_new(struct proto_link *parent)
 {
-	struct proto_link *l;
+	struct proto_session *s = parent->s;
+	struct proto_link *l, *root;
 
 	if (!usable(s)) {
 		errno = ENOTCONN;
@@ -311,6 +320,9 @@ proto_link_new(struct proto_session *s)
 		free(l);
 		return NULL;
 	}
+	root = parent->qlink != NULL ? parent->qlink : parent;
+	l->qlink = root;
+	root->qusers++;
 	return l;
 }
 
@@ -494,7 +506,7 @@ static void
 maybe_free_remote(struct proto_session *s, struct proto_link *l)
 {
 	if (l != &s->link0 && !l->local && l->closed && l->calls == 0 &&
-	    l->q == NULL)
+	    l->q == NULL && l->qusers == 0)
 		free_link(s, l);
 }
 
@@ -1104,6 +1116,14 @@ free_link(struct proto_session *s, struct proto_link *l)
 		return;
 	lpi_table_del(&s->links, l->id);
 	lpi_ring_remove(s, l);
+	if (l->qlink != NULL) {
+		l->qlink->qusers--;
+		/* The root may have waited for its family to go. */
+		if (l->qlink->qusers == 0 && l->qlink != &s->link0 &&
+		    !l->qlink->local)
+			maybe_free_remote(s, l->qlink);
+		l->qlink = NULL;
+	}
 	/* Queued messages go on, after link 0's, in their order. */
 	if (q != NULL) {
 		if (s->link0.q_tail != NULL)

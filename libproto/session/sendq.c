@@ -198,6 +198,9 @@ lpi_ring_remove(struct proto_session *s, struct proto_link *l)
 void
 lpi_send_seq(struct proto_session *s, struct proto_link *l, struct lpi_out *o)
 {
+	/* A link made by proto_link_new() queues in its family's queue. */
+	if (l->qlink != NULL)
+		l = l->qlink;
 	o->next = NULL;
 	if (l->q_tail != NULL)
 		l->q_tail->next = o;

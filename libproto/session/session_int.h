@@ -152,6 +152,8 @@ struct proto_link {
 	uint32_t calls;		/* remote: our commands outstanding on it */
 	int closed;
 	uint32_t holds;		/* remote: proto_link_new/borrow holders */
+	struct proto_link *qlink;	/* its family's root: queue there */
+	uint32_t qusers;	/* family members queuing in ours */
 	/* Messages waiting to be numbered and sent, served round robin. */
 	struct lpi_out *q, *q_tail;
 	uint32_t deficit;

@@ -145,10 +145,10 @@ type_of(const uint8_t *reply)
 
 /* A command on l binding a new link: the link, or NULL (status in *st). */
 static struct proto_link *
-bind_cmd(struct probe *p, struct proto_link *l, uint16_t cmd,
-    struct items *it, int *st, uint8_t **reply)
+bind_cmd(struct proto_link *l, uint16_t cmd, struct items *it, int *st,
+    uint8_t **reply)
 {
-	struct proto_link *nl = proto_link_new(p->s);
+	struct proto_link *nl = proto_link_new(l);
 
 	if (nl == NULL) {
 		*st = -1;
@@ -189,7 +189,7 @@ walk(struct probe *p, const char *path, int *st, const char **type)
 		it.namelen = strlen(comp);
 		free(reply);
 		reply = NULL;
-		nl = bind_cmd(p, l, PROTO_CMD_VFS_LOOKUP, &it, st, &reply);
+		nl = bind_cmd(l, PROTO_CMD_VFS_LOOKUP, &it, st, &reply);
 		if (nl == NULL) {
 			free(reply);
 			return NULL;
@@ -232,7 +232,7 @@ step_name(struct probe *p, const char *text)
 	memset(&it, 0, sizeof(it));
 	it.name = name;
 	it.namelen = unescape(text, name, sizeof(name));
-	(void)bind_cmd(p, p->root, PROTO_CMD_VFS_LOOKUP, &it, &st, &reply);
+	(void)bind_cmd(p->root, PROTO_CMD_VFS_LOOKUP, &it, &st, &reply);
 	printf("%s%s\n", sname(st), st == 0 ? type_of(reply) : "");
 	free(reply);
 }
@@ -264,7 +264,7 @@ open_path(struct probe *p, const char *path, int *st)
 	memset(&it, 0, sizeof(it));
 	it.flags = PROTO_VFS_READ;
 	it.has_flags = 1;
-	return bind_cmd(p, l, PROTO_CMD_VFS_OPEN, &it, st, NULL);
+	return bind_cmd(l, PROTO_CMD_VFS_OPEN, &it, st, NULL);
 }
 
 struct readbuf {
@@ -457,14 +457,14 @@ step_change(struct probe *p, char **argv, int argc)
 	it.namelen = strlen(argv[1]);
 	if (strcmp(argv[0], "create") == 0) {
 		cmd = PROTO_CMD_VFS_CREATE;
-		(void)bind_cmd(p, p->root, cmd, &it, &st, NULL);
+		(void)bind_cmd(p->root, cmd, &it, &st, NULL);
 	} else if (strcmp(argv[0], "mkdir") == 0) {
 		cmd = PROTO_CMD_VFS_MKDIR;
-		(void)bind_cmd(p, p->root, cmd, &it, &st, NULL);
+		(void)bind_cmd(p->root, cmd, &it, &st, NULL);
 	} else if (strcmp(argv[0], "symlink") == 0 && argc > 2) {
 		it.target = argv[2];
 		used = 3;
-		(void)bind_cmd(p, p->root, PROTO_CMD_VFS_SYMLINK, &it, &st,
+		(void)bind_cmd(p->root, PROTO_CMD_VFS_SYMLINK, &it, &st,
 		    NULL);
 	} else if (strcmp(argv[0], "unlink") == 0 ||
 	    strcmp(argv[0], "rmdir") == 0) {
