@@ -26,6 +26,13 @@
  * server's application opening links, cancelling, pinging, closing. Sequenced messages carry a CRC item
  * when the session negotiated one (unless the opcode says to damage it).
  *
+ * An op whose opcode has bits 0x70 equal to 0x10 is a VFS or cache
+ * command (one of each, chosen by a byte) with a name from a list that
+ * includes every name a server must refuse, NEWLINKs fresh or reused,
+ * modes, flags, ranges, inline data, REFs and link items; the server
+ * exports a directory ("x", and "ro" read-only) made again for each
+ * input, with a file, a directory, a FIFO and symbolic links out of it.
+ *
  * Invariants (a broken one traps):
  * - everything the server writes frames and validates; with CRC every
  *   sequenced message it sends carries a valid CRC item; nothing
@@ -33,19 +40,26 @@
  * - every command the server's application sent gets exactly one final
  *   reply callback, by the time the peer is freed;
  * - the loop falls quiet within a bounded number of rounds;
- * - everything is freed at the end of each input (LeakSanitizer).
+ * - everything is freed at the end of each input (LeakSanitizer);
+ * - nothing outside the export changed: the directory beside it, the
+ *   file in it (contents, size, times, mode) and /etc/passwd.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libproto/proto.h"
 #include "libproto/proto_loop.h"
 #include "libproto/proto_session.h"
+#include "libproto/proto_vfs.h"
 #include "tests/lib/auth_proof.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -243,6 +257,8 @@ struct run {
 	int ncalls;
 	struct proto_builder b;
 	int debug;		/* FUZZ_SESSION_DEBUG: print what comes */
+	struct proto_vfs_server *vfs;
+	uint64_t vfs_next;	/* the next NEWLINK a VFS op names */
 };
 
 static void
@@ -421,8 +437,9 @@ quiesce(struct run *r)
 {
 	int quiet = 0, i;
 
+	/* A round waits up to 1 ms: the VFS answers from worker threads. */
 	for (i = 0; i < ROUNDS_MAX && quiet < QUIET_ROUNDS; i++) {
-		must(proto_loop_run_once(r->loop, 0) == 0);
+		must(proto_loop_run_once(r->loop, PROTO_MS) == 0);
 		quiet = drain(r) ? 0 : quiet + 1;
 	}
 	must(quiet >= QUIET_ROUNDS);
@@ -662,10 +679,221 @@ handshake(struct run *r, int resume, uint64_t received)
 	send_built(r);
 }
 
+
+/* --- the VFS: an export made again for each input ------------------------- */
+
+static char vfs_base[64];	/* /tmp/fuzz_vfs.XXXXXX: export/, outside/ */
+static struct stat outside_st, passwd_st;
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void
+vfs_cleanup(void)
+{
+	if (vfs_base[0] != '\0')
+		(void)nftw(vfs_base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+put_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	must(fd >= 0);
+	must(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void
+vfs_setup(char *export_dir, size_t len)
+{
+	char p[256];
+
+	if (vfs_base[0] == '\0') {
+		snprintf(vfs_base, sizeof(vfs_base), "/tmp/fuzz_vfs.XXXXXX");
+		must(mkdtemp(vfs_base) != NULL);
+		atexit(vfs_cleanup);
+		snprintf(p, sizeof(p), "%s/outside", vfs_base);
+		must(mkdir(p, 0755) == 0);
+		snprintf(p, sizeof(p), "%s/outside/secret", vfs_base);
+		put_file(p, "secret\n");
+		must(stat(p, &outside_st) == 0);
+		must(stat("/etc/passwd", &passwd_st) == 0);
+	}
+	snprintf(export_dir, len, "%s/export", vfs_base);
+	(void)nftw(export_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	must(mkdir(export_dir, 0755) == 0);
+	snprintf(p, sizeof(p), "%s/f", export_dir);
+	put_file(p, "0123456789abcdef");
+	snprintf(p, sizeof(p), "%s/sub", export_dir);
+	must(mkdir(p, 0755) == 0);
+	snprintf(p, sizeof(p), "%s/sub/g", export_dir);
+	put_file(p, "g");
+	snprintf(p, sizeof(p), "%s/esc", export_dir);
+	must(symlink("/etc", p) == 0);
+	snprintf(p, sizeof(p), "%s/out", export_dir);
+	must(symlink("../outside/secret", p) == 0);
+	snprintf(p, sizeof(p), "%s/fifo", export_dir);
+	must(mkfifo(p, 0644) == 0);
+}
+
+static int
+same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	    a->st_mode == b->st_mode && a->st_uid == b->st_uid &&
+	    a->st_nlink == b->st_nlink &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Nothing outside the export: the file beside it, its directory, /etc. */
+static void
+vfs_check_outside(void)
+{
+	struct stat st;
+	char p[256];
+	int n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/outside/secret", vfs_base);
+	must(stat(p, &st) == 0 && same_stat(&st, &outside_st));
+	must(stat("/etc/passwd", &st) == 0 && same_stat(&st, &passwd_st));
+	snprintf(p, sizeof(p), "%s/outside", vfs_base);
+	d = opendir(p);
+	must(d != NULL);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	must(n == 3);
+}
+
+static uint64_t
+vfs_pick(struct run *r, uint8_t sel)
+{
+	switch (sel & 7) {
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+		return (uint64_t)(sel & 7) + 1;
+	case 4:
+		return r->vfs_next - 1;
+	case 5:
+		return r->vfs_next - 2;
+	case 6:
+		return r->vfs_next;
+	default:
+		return pick_link(r, sel >> 3);
+	}
+}
+
+/* A VFS or cache command, with items that a server must check. */
+static void
+vfs_op(struct run *r, struct cur *c)
+{
+	static const uint16_t cmds[20] = {
+		PROTO_CMD_VFS_LOOKUP, PROTO_CMD_VFS_GETATTR,
+		PROTO_CMD_VFS_SETATTR, PROTO_CMD_VFS_READDIR,
+		PROTO_CMD_VFS_OPEN, PROTO_CMD_VFS_CREATE, PROTO_CMD_VFS_MKDIR,
+		PROTO_CMD_VFS_SYMLINK, PROTO_CMD_VFS_READLINK,
+		PROTO_CMD_VFS_LINK, PROTO_CMD_VFS_UNLINK, PROTO_CMD_VFS_RENAME,
+		PROTO_CMD_VFS_STATFS, PROTO_CMD_VFS_FSYNC,
+		PROTO_CMD_CACHE_READ, PROTO_CMD_CACHE_WRITE,
+		PROTO_CMD_CACHE_SYNC, PROTO_CMD_CACHE_SIZE,
+		PROTO_CMD_VFS_LOOKUP, PROTO_CMD_CACHE_READ,
+	};
+	static const char *const names[16] = {
+		"f", "sub", "..", ".", "", "esc", "out", "a/b", "fifo", "new",
+		"g", "/etc", "new2", "sub", "f", "\xc3\xa9t\xc3\xa9",
+	};
+	char longname[300];
+	const char *name;
+	struct proto_ref ref;
+	const uint8_t *p;
+	uint64_t link, id;
+	uint8_t sel, what;
+	size_t len;
+
+	sel = get8(c);
+	link = vfs_pick(r, get8(c));
+	proto_build_begin(&r->b, link, pick_msgid(r, get8(c)),
+	    cmds[sel % 20]);
+	what = get8(c);
+	if (what & 0x01) {
+		sel = get8(c);
+		name = names[sel & 15];
+		if ((sel & 0xf0) == 0xf0) {
+			memset(longname, 'a', sizeof(longname) - 1);
+			longname[255 + (sel & 1)] = '\0';
+			name = longname;
+		}
+		proto_build_string(&r->b, (sel & 0x10) ? PROTO_ITEM_NEWNAME :
+		    PROTO_ITEM_NAME, name, strlen(name));
+		if (sel & 0x20)
+			proto_build_string(&r->b, PROTO_ITEM_NEWNAME, name,
+			    strlen(name));
+	}
+	if (what & 0x02) {
+		id = get8(c) & 1 ? vfs_pick(r, get8(c)) : r->vfs_next++;
+		proto_build_linkids(&r->b, PROTO_ITEM_NEWLINK, &id, 1);
+	}
+	if (what & 0x04)
+		proto_build_u32(&r->b, PROTO_ITEM_MODE, get16(c));
+	if (what & 0x08)
+		proto_build_u32(&r->b, PROTO_ITEM_FLAGS, get8(c));
+	if (what & 0x10) {
+		proto_build_u64(&r->b, PROTO_ITEM_OFFSET, get16(c));
+		proto_build_u64(&r->b, PROTO_ITEM_LENGTH,
+		    get8(c) & 1 ? (uint64_t)get16(c) << 8 : get8(c));
+	}
+	if (what & 0x20) {
+		len = get8(c) % 64;
+		p = getbytes(c, &len);
+		proto_build_bytes(&r->b, PROTO_ITEM_DATA, p, len);
+	}
+	if (what & 0x40) {
+		ref.linkid = vfs_pick(r, get8(c));
+		ref.offset = get8(c);
+		ref.length = get16(c);
+		proto_build_ref(&r->b, PROTO_ITEM_DATA, &ref, get8(c) & 1);
+	}
+	if (what & 0x80) {
+		sel = get8(c);
+		id = vfs_pick(r, get8(c));
+		switch (sel & 3) {
+		case 0:
+			proto_build_linkids(&r->b, PROTO_ITEM_NEWDIR, &id, 1);
+			break;
+		case 1:
+			proto_build_linkids(&r->b, PROTO_ITEM_NODE_LINK, &id,
+			    1);
+			break;
+		case 2:
+			proto_build_u64(&r->b, PROTO_ITEM_COOKIE, get16(c));
+			break;
+		default:
+			proto_build_string(&r->b, PROTO_ITEM_SYMTARGET,
+			    sel & 4 ? "../outside/secret" : "/etc/passwd",
+			    sel & 4 ? 17 : 11);
+			break;
+		}
+	}
+}
+
 static void
 op(struct run *r, struct cur *c)
 {
-	static const char *const svc[4] = { "echo", "hold", "nope", "" };
+	static const char *const svc[4] = { "echo", "hold", "vfs", "" };
 	uint8_t o = get8(c), sel;
 	int damage = (o & 0x80) != 0;
 	uint64_t link, n;
@@ -674,6 +902,12 @@ op(struct run *r, struct cur *c)
 	const uint8_t *p;
 	int i;
 
+	if ((o & 0x70) == 0x10) {
+		vfs_op(r, c);
+		end_msg(r, damage);
+		send_built(r);
+		return;
+	}
 	switch (o & 15) {
 	case 0:		/* LINK_OPEN {NEWLINK, SERVICE, [EXPORT], ...} */
 		sel = get8(c);
@@ -684,7 +918,8 @@ op(struct run *r, struct cur *c)
 		proto_build_string(&r->b, PROTO_ITEM_SERVICE, svc[sel & 3],
 		    strlen(svc[sel & 3]));
 		if (sel & 4)
-			proto_build_string(&r->b, PROTO_ITEM_EXPORT, "x", 1);
+			proto_build_string(&r->b, PROTO_ITEM_EXPORT,
+			    sel & 0x10 ? "ro" : "x", sel & 0x10 ? 2 : 1);
 		if (sel & 8)
 			fuzz_items(r, c);
 		break;
@@ -815,8 +1050,9 @@ op(struct run *r, struct cur *c)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct proto_vfs_server_config vcfg;
 	struct proto_peer_config cfg;
-	char err[256];
+	char err[256], export_dir[128];
 	struct run *r;
 	struct cur c;
 	size_t off, k;
@@ -861,6 +1097,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    NULL) == 0);
 	must(proto_peer_serve(r->peer, "hold", &hold_service,
 	    &r->hold) == 0);
+	vfs_setup(export_dir, sizeof(export_dir));
+	proto_vfs_server_config_init(&vcfg);
+	vcfg.workers = 2;
+	vcfg.max_files = r->flags & F_SMALL ? 2 : 64;
+	r->vfs = proto_vfs_server_new(r->peer, &vcfg, err, sizeof(err));
+	must(r->vfs != NULL);
+	must(proto_vfs_server_export(r->vfs, "x", export_dir, 0, err,
+	    sizeof(err)) == 0);
+	must(proto_vfs_server_export(r->vfs, "ro", export_dir, 1, err,
+	    sizeof(err)) == 0);
+	r->vfs_next = 16;
 
 	if (connect_new(r, 0) == 0) {
 		one_round(r);	/* the listener hands the stream over */
@@ -881,7 +1128,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		quiesce(r);
 	}
 
+	proto_vfs_server_free(r->vfs);
 	proto_peer_free(r->peer);
+	vfs_check_outside();
 	for (i = 0; i < 3; i++)
 		must(proto_loop_run_once(r->loop, 0) == 0);
 	for (i = 0; i < r->ncalls; i++)
