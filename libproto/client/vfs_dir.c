@@ -208,9 +208,9 @@ two_finish(struct proto_vfs_client *c, struct two *t, int rc)
 
 /*
  * NEWDIR and NODE_LINK name a link inside a command sent on another
- * link: the server looks the id up when the command arrives, so the
- * lookups that bind it must have been answered first (the msgkit server
- * answers EBADF otherwise). One round trip more than a plain walk.
+ * link. Pipelined, a missing directory would come back as the rename's
+ * EBADF; waiting for the walks first reports it as its own ENOENT or
+ * ENOTDIR, for one round trip more than a plain walk.
  */
 static int
 two_walked(struct proto_vfs_client *c, struct two *t)
