@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "proto_numbers.h"
 #include "vfs_int.h"
@@ -49,24 +48,6 @@ struct vfs_fetch {
 	int eof;
 	int err;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int
-read_u64(const struct proto_msg *m, uint16_t type, uint64_t *v)
-{
-	struct proto_item it;
-
-	return proto_msg_find(m, type, &it, NULL) > 0 &&
-	    proto_item_u64(&it, v, NULL) == 0;
-}
 
 static void
 reply_length(struct proto_request *req, int err, uint64_t len)
@@ -215,8 +196,8 @@ start_read(struct vfs_node *n, struct proto_request *req,
 	struct vfs_job *jb;
 	uint64_t off, len;
 
-	if (!read_u64(m, PROTO_ITEM_OFFSET, &off) ||
-	    !read_u64(m, PROTO_ITEM_LENGTH, &len)) {
+	if (!vfs_read_u64(m, PROTO_ITEM_OFFSET, &off) ||
+	    !vfs_read_u64(m, PROTO_ITEM_LENGTH, &len)) {
 		proto_reply_status(req, EINVAL, "OFFSET and LENGTH needed");
 		return;
 	}
@@ -282,7 +263,7 @@ static void
 finish_write(struct vfs_job *jb)
 {
 	if (jb->err == 0)
-		jb->node->own_write_ns = now_ns();
+		jb->node->own_write_ns = proto_loop_now(jb->srv->loop);
 	if (jb->err != 0)
 		proto_reply_status(jb->req, jb->err, NULL);
 	else
@@ -365,7 +346,7 @@ copy_done(struct vfs_job *jb)
 		vfs_job_submit(jb, copy_done);
 		return;
 	}
-	jb->node->own_write_ns = now_ns();
+	jb->node->own_write_ns = proto_loop_now(jb->srv->loop);
 	if (jb->err != 0)
 		proto_reply_status(jb->req, jb->err, NULL);
 	else
@@ -418,7 +399,7 @@ fetch_end(struct vfs_fetch *f)
 	fetch_check_src(f);
 	if (f->reads > 0 || f->writes > 0)
 		return;
-	f->node->own_write_ns = now_ns();
+	f->node->own_write_ns = proto_loop_now(f->node->vs->srv->loop);
 	if (f->err != 0)
 		proto_reply_status(f->req, f->err, NULL);
 	else
@@ -451,7 +432,7 @@ fetch_part(struct vfs_fetch *f, const struct proto_msg *m)
 	uint64_t off;
 	size_t n;
 
-	if (!read_u64(m, PROTO_ITEM_OFFSET, &off) ||
+	if (!vfs_read_u64(m, PROTO_ITEM_OFFSET, &off) ||
 	    proto_msg_find(m, PROTO_ITEM_DATA, &it, NULL) <= 0 ||
 	    proto_item_bytes(&it, &p, &n, -1, NULL) < 0 ||
 	    off < f->src_off || off - f->src_off + n > f->len) {
@@ -499,7 +480,7 @@ on_fetch_reply(void *arg, struct proto_call *c, const struct proto_msg *m,
 		f->src = NULL;
 	}
 	/* A short read is the end of the client's object. */
-	if (m != NULL && status == 0 && read_u64(m, PROTO_ITEM_LENGTH, &got) &&
+	if (m != NULL && status == 0 && vfs_read_u64(m, PROTO_ITEM_LENGTH, &got) &&
 	    got < FETCH_CHUNK)
 		f->eof = 1;
 	fetch_more(f);
@@ -619,7 +600,7 @@ start_write(struct vfs_node *n, struct proto_request *req,
 	uint64_t off;
 	size_t len;
 
-	if (!read_u64(m, PROTO_ITEM_OFFSET, &off) ||
+	if (!vfs_read_u64(m, PROTO_ITEM_OFFSET, &off) ||
 	    proto_msg_find(m, PROTO_ITEM_DATA, &it, NULL) <= 0) {
 		proto_reply_status(req, EINVAL, "OFFSET and DATA needed");
 		return;
@@ -682,7 +663,7 @@ vfs_cache_command(struct vfs_node *n, struct proto_request *req,
 		return;
 	}
 	if (cmd == PROTO_CMD_CACHE_SIZE) {
-		if (read_u64(m, PROTO_ITEM_LENGTH, &jb->size))
+		if (vfs_read_u64(m, PROTO_ITEM_LENGTH, &jb->size))
 			jb->which = PROTO_VFS_SET_SIZE;
 		jb->ready = ready_size;
 	} else

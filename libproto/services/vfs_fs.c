@@ -155,21 +155,32 @@ fs_lookup(struct vfs_job *jb)
 	jb->err = stat_path(jb->node->exp, jb->newpath, &jb->st);
 }
 
+/*
+ * The descriptor a call on the node uses: a cache object's open file,
+ * or the node opened O_PATH and checked (*opened: the caller closes it).
+ */
+static int
+node_fd(struct vfs_job *jb, int *fd, int *opened)
+{
+	*opened = jb->node->datafd < 0;
+	if (!*opened) {
+		*fd = jb->node->datafd;
+		return 0;
+	}
+	return vfs_node_open(jb->node, O_PATH, fd);
+}
+
 static void
 fs_getattr(struct vfs_job *jb)
 {
-	int fd;
+	int fd, opened;
 
-	if (jb->node->datafd >= 0) {
-		if (fstat(jb->node->datafd, &jb->st) < 0)
-			jb->err = errno;
-		return;
-	}
-	if ((jb->err = vfs_node_open(jb->node, O_PATH, &fd)) != 0)
+	if ((jb->err = node_fd(jb, &fd, &opened)) != 0)
 		return;
 	if (fstat(fd, &jb->st) < 0)
 		jb->err = errno;
-	close(fd);
+	if (opened)
+		close(fd);
 }
 
 static int
@@ -238,20 +249,15 @@ setattr_fd(struct vfs_job *jb, int fd, int is_link)
 static void
 fs_setattr(struct vfs_job *jb)
 {
-	int fd;
+	int fd, opened;
 
-	if (jb->node->datafd >= 0)
-		fd = dup(jb->node->datafd);
-	else if ((jb->err = vfs_node_open(jb->node, O_PATH, &fd)) != 0)
+	if ((jb->err = node_fd(jb, &fd, &opened)) != 0)
 		return;
-	if (fd < 0) {
-		jb->err = errno;
-		return;
-	}
 	jb->err = setattr_fd(jb, fd, S_ISLNK(jb->node->type));
 	if (fstat(fd, &jb->st) < 0 && jb->err == 0)
 		jb->err = errno;
-	close(fd);
+	if (opened)
+		close(fd);
 }
 
 /*
@@ -570,18 +576,14 @@ fs_rename(struct vfs_job *jb)
 static void
 fs_statfs(struct vfs_job *jb)
 {
-	int fd;
+	int fd, opened;
 
-	if (jb->node->datafd >= 0) {
-		if (fstatfs(jb->node->datafd, &jb->sfs) < 0)
-			jb->err = errno;
-		return;
-	}
-	if ((jb->err = vfs_node_open(jb->node, O_PATH, &fd)) != 0)
+	if ((jb->err = node_fd(jb, &fd, &opened)) != 0)
 		return;
 	if (fstatfs(fd, &jb->sfs) < 0)
 		jb->err = errno;
-	close(fd);
+	if (opened)
+		close(fd);
 }
 
 static void

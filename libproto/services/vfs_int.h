@@ -64,7 +64,8 @@ struct vfs_node {
 	int notify_busy;	/* a notification is outstanding */
 	unsigned notify_kind;	/* one more to send when it ends */
 	char notify_name[256];
-	uint64_t own_write_ns;	/* our own writes do not invalidate */
+	uint64_t own_write_ns;	/* loop time of our last write: those do
+				   not invalidate */
 	struct vfs_node *all_next, *all_prev;	/* the server's nodes */
 	struct vfs_stream *stream;	/* CACHE_READs being streamed */
 };
@@ -150,6 +151,8 @@ void vfs_trace(struct vfs_node *n, const char *op, const char *path, int err);
 void vfs_reply_attr(struct proto_request *req, const struct stat *st);
 void vfs_build_attr(struct proto_builder *b, const struct stat *st);
 int vfs_readonly_refusal(struct vfs_node *n, struct proto_request *req);
+/* The u64 item of that type: 1 when present and well formed. */
+int vfs_read_u64(const struct proto_msg *m, uint16_t type, uint64_t *v);
 
 /* vfs_fs.c: on workers */
 int vfs_name_check(const char *name, size_t len);

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "proto_numbers.h"
@@ -28,15 +27,6 @@
 			 IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | \
 			 IN_MOVE_SELF | IN_EXCL_UNLINK)
 #define OWN_WRITE_NS	100000000ull
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void send_notify(struct vfs_node *n);
 
@@ -117,7 +107,7 @@ static void
 event(struct vfs_server *srv, const struct inotify_event *ev)
 {
 	struct vfs_node *n, *next;
-	uint64_t now = now_ns();
+	uint64_t now = proto_loop_now(srv->loop);
 	const char *name = ev->len > 0 ? ev->name : "";
 
 	if (ev->mask & IN_IGNORED) {

@@ -684,8 +684,8 @@ read_u32(const struct proto_msg *m, uint16_t type, uint32_t *v)
 	    proto_item_u32(&it, v, NULL) == 0;
 }
 
-static int
-read_u64(const struct proto_msg *m, uint16_t type, uint64_t *v)
+int
+vfs_read_u64(const struct proto_msg *m, uint16_t type, uint64_t *v)
 {
 	struct proto_item it;
 
@@ -963,7 +963,7 @@ parse_setattr(struct vfs_job *jb, const struct proto_msg *m)
 		jb->which |= PROTO_VFS_SET_UID;
 	if (read_u32(m, PROTO_ITEM_GID, &jb->gid))
 		jb->which |= PROTO_VFS_SET_GID;
-	if (read_u64(m, PROTO_ITEM_SIZE, &jb->size))
+	if (vfs_read_u64(m, PROTO_ITEM_SIZE, &jb->size))
 		jb->which |= PROTO_VFS_SET_SIZE;
 	if (read_i64(m, PROTO_ITEM_ATIME, &jb->atime))
 		jb->which |= PROTO_VFS_SET_ATIME;
@@ -1011,8 +1011,8 @@ parse_vfs(struct vfs_job *jb, const struct proto_msg *m)
 	case PROTO_CMD_VFS_SETATTR:
 		return parse_setattr(jb, m);
 	case PROTO_CMD_VFS_READDIR:
-		(void)read_u64(m, PROTO_ITEM_COOKIE, &jb->cookie);
-		(void)read_u64(m, PROTO_ITEM_LENGTH, &jb->len);
+		(void)vfs_read_u64(m, PROTO_ITEM_COOKIE, &jb->cookie);
+		(void)vfs_read_u64(m, PROTO_ITEM_LENGTH, &jb->len);
 		return 0;
 	case PROTO_CMD_VFS_OPEN:
 		(void)read_u32(m, PROTO_ITEM_FLAGS, &jb->flags);
